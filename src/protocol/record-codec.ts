@@ -7,7 +7,7 @@
  * duplicate keys, canonical encoding); this module only adds typed errors and the CID checks a syncer
  * needs: a CID we accept must be v1/dag-cbor/sha2-256, and a block must hash to its CID.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { decode as cborDecode, encode as cborEncode } from '@atproto/lex-cbor'
 import { type Cid, createCid, decodeCid, parseCid } from '@atproto/lex-data'
 import { jsonToLex, lexToJson } from '@atproto/lex-json'
@@ -34,8 +34,9 @@ export function parseRecordCid(value: unknown, reason: ProtocolErrorReason, what
   return cid
 }
 
+/** One-shot SHA-256 (crypto.hash avoids a Hash object per block on the hot path). */
 export function sha256Bytes(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(bytes).digest())
+  return hash('sha256', bytes, 'buffer')
 }
 
 /** CIDv1 dag-cbor sha2-256 of a block. */
@@ -46,7 +47,7 @@ export function cidForBlock(bytes: Uint8Array): Cid {
 /** True when `bytes` hash to `cid` (digest compared, codec and hash function checked). */
 export function blockMatchesCid(cid: Cid, bytes: Uint8Array): boolean {
   if (!isRecordCid(cid)) return false
-  return Buffer.compare(Buffer.from(cid.multihash.digest), createHash('sha256').update(bytes).digest()) === 0
+  return Buffer.compare(cid.multihash.digest, sha256Bytes(bytes)) === 0
 }
 
 export function decodeCidBytes(bytes: Uint8Array): Cid {

@@ -25,6 +25,8 @@ import { type Cid, decodeBlock, isRecordCid, recordToJson, sha256Bytes } from '.
 
 export const DEFAULT_MAX_CAR_BYTES = 512 * 1024 * 1024
 export const DEFAULT_MAX_BLOCK_BYTES = 2 * 1024 * 1024
+/** The index grows with the repo (about 100 bytes an entry): 64 MiB is roughly 600k records. */
+export const DEFAULT_MAX_INDEX_BYTES = 64 * 1024 * 1024
 
 export interface RepoCarOptions {
   space: string
@@ -37,7 +39,10 @@ export interface RepoCarOptions {
   /** Decode record values to JSON form (default true); false yields verified bytes only. */
   decodeValues?: boolean
   maxBytes?: number
+  /** Cap for the commit and each record block. */
   maxBlockBytes?: number
+  /** Cap for the index block, which is held in memory while the records stream. */
+  maxIndexBytes?: number
 }
 
 export interface IndexEntry {
@@ -80,12 +85,29 @@ export interface VerifiedRepoCar {
 interface Limits {
   maxBytes: number
   maxBlockBytes: number
+  maxIndexBytes: number
+}
+
+interface StreamState {
+  exceeded: boolean
+  /** An error raised by the source itself (network, file): passed through untouched, not a CAR fault. */
+  sourceError?: unknown
 }
 
 /** Counts bytes as they pass and stops the stream once the cap is exceeded. */
-async function* capped(source: AsyncIterable<Uint8Array>, limits: Limits, state: { exceeded: boolean }) {
+async function* capped(source: AsyncIterable<Uint8Array>, limits: Limits, state: StreamState) {
   let total = 0
-  for await (const chunk of source) {
+  const it = source[Symbol.asyncIterator]()
+  for (;;) {
+    let r: IteratorResult<Uint8Array>
+    try {
+      r = await it.next()
+    } catch (err) {
+      state.sourceError = err
+      throw err
+    }
+    if (r.done) return
+    const chunk = r.value
     total += chunk.length
     if (total > limits.maxBytes) {
       state.exceeded = true
@@ -95,8 +117,9 @@ async function* capped(source: AsyncIterable<Uint8Array>, limits: Limits, state:
   }
 }
 
-function carFailure(err: unknown, capState: { exceeded: boolean }, limits: Limits): ProtocolError {
+function carFailure(err: unknown, capState: StreamState, limits: Limits): Error {
   if (err instanceof ProtocolError) return err
+  if (capState.sourceError !== undefined) return capState.sourceError as Error
   if (capState.exceeded) return new ProtocolError('car_too_large', `CAR exceeds the ${limits.maxBytes}-byte cap`)
   const msg = (err as Error)?.message ?? String(err)
   if (/unexpected end|end of data|premature|truncated/i.test(msg)) {
@@ -108,8 +131,9 @@ function carFailure(err: unknown, capState: { exceeded: boolean }, limits: Limit
 type Block = { cid: { bytes: Uint8Array; toString(): string }; bytes: Uint8Array }
 
 function checkBlock(block: Block, expected: Uint8Array, limits: Limits, what: string): void {
-  if (block.bytes.length > limits.maxBlockBytes) {
-    throw new ProtocolError('car_too_large', `${what} block is ${block.bytes.length} bytes (cap ${limits.maxBlockBytes})`)
+  const cap = what === 'index' ? limits.maxIndexBytes : limits.maxBlockBytes
+  if (block.bytes.length > cap) {
+    throw new ProtocolError('car_too_large', `${what} block is ${block.bytes.length} bytes (cap ${cap})`)
   }
   if (!bytesEqual(block.cid.bytes, expected)) {
     const reason = what === 'commit' ? 'commit_not_first' : what === 'index' ? 'index_not_second' : 'unexpected_block'
@@ -128,6 +152,8 @@ function isRecordCidBytes(b: Uint8Array): boolean {
 }
 
 function parseIndex(value: unknown): IndexEntry[] {
+  // Collections repeat across entries: validate each distinct one once.
+  const validCollections = new Set<string>()
   if (!value || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
     throw new ProtocolError('malformed_index', 'index must be a map of path -> CID')
   }
@@ -138,7 +164,10 @@ function parseIndex(value: unknown): IndexEntry[] {
     const rkey = path.slice(slash + 1)
     try {
       if (slash < 0) throw new Error()
-      assertNsid(collection)
+      if (!validCollections.has(collection)) {
+        assertNsid(collection)
+        validCollections.add(collection)
+      }
       assertRecordKey(rkey)
     } catch {
       throw new ProtocolError('malformed_index', `index key "${path}" is not {collection}/{rkey}`)
@@ -160,8 +189,9 @@ export async function openRepoCar(source: AsyncIterable<Uint8Array>, opts: RepoC
   const limits: Limits = {
     maxBytes: opts.maxBytes ?? DEFAULT_MAX_CAR_BYTES,
     maxBlockBytes: opts.maxBlockBytes ?? DEFAULT_MAX_BLOCK_BYTES,
+    maxIndexBytes: opts.maxIndexBytes ?? DEFAULT_MAX_INDEX_BYTES,
   }
-  const capState = { exceeded: false }
+  const capState: StreamState = { exceeded: false }
   let blocks: AsyncIterator<Block>
   let roots: { bytes: Uint8Array }[]
   try {
@@ -171,7 +201,7 @@ export async function openRepoCar(source: AsyncIterable<Uint8Array>, opts: RepoC
     blocks = reader[Symbol.asyncIterator]() as AsyncIterator<Block>
   } catch (err) {
     const e = carFailure(err, capState, limits)
-    throw e.reason === 'malformed_car' ? new ProtocolError('bad_car_header', e.message) : e
+    throw e instanceof ProtocolError && e.reason === 'malformed_car' ? new ProtocolError('bad_car_header', e.message) : e
   }
   if (roots.length !== 2) {
     throw new ProtocolError('bad_car_header', `CAR header must name 2 roots [commit, index], got ${roots.length}`)
