@@ -57,6 +57,7 @@ export const PROTOCOL_ERROR_REASONS = [
   'bad_dpop_proof',
   'dpop_key_mismatch',
   'token_replayed',
+  'token_lifetime_too_long',
 ] as const
 
 export type ProtocolErrorReason = (typeof PROTOCOL_ERROR_REASONS)[number]

@@ -1,0 +1,101 @@
+/**
+ * Runtime configuration, read once from environment variables (documented in README "Configuration").
+ * Every setting has a default that works on a fresh machine with `npm start` (embedded ClickHouse, local
+ * Redis, devnet). Invalid values fail at start-up with a message naming the variable.
+ */
+import { join, resolve } from 'node:path'
+
+export interface Config {
+  redisUrl: string
+  /** Empty: embedded ClickHouse (chdb) under dataDir; otherwise a ClickHouse server URL. */
+  clickhouseUrl: string
+  clickhouseUser: string
+  clickhousePassword: string
+  clickhouseDatabase: string
+  /** Cluster name for the sharded schema (Replicated*MergeTree + Distributed); empty for one server. */
+  clickhouseCluster: string
+  dataDir: string
+  apiPort: number
+  apiHost: string
+  metricsPort: number
+  /** Our service DID (did:web) and the fragment hosts deliver notifyWrite to. */
+  serviceDid: string
+  serviceFragment: string
+  /** Public origin of our API (where notifyWrite arrives). */
+  publicUrl: string
+  /** Hex secp256k1 private key for our service identity (service auth we sign). */
+  serviceSigningKeyHex: string
+  /** Hex 32-byte key encrypting sessions and credentials at rest in Redis. */
+  secretsKeyHex: string
+  plcUrl: string
+  /** Allow DID documents to point at loopback/private addresses (devnet only). */
+  allowPrivateAddresses: boolean
+  sweepIntervalSec: number
+  notifyRenewSec: number
+  hostConcurrency: number
+  hostRequestsPerSec: number
+  maxCarBytes: number
+  jobAttempts: number
+  workerConcurrency: number
+  admissionTtlSec: number
+  logLevel: string
+}
+
+type Env = Record<string, string | undefined>
+
+function int(env: Env, name: string, dflt: number, min = 0): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return dflt
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min} (got "${raw}")`)
+  return n
+}
+
+function bool(env: Env, name: string, dflt: boolean): boolean {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return dflt
+  if (/^(1|true|yes)$/i.test(raw)) return true
+  if (/^(0|false|no)$/i.test(raw)) return false
+  throw new Error(`${name} must be true or false (got "${raw}")`)
+}
+
+function hex(env: Env, name: string, bytes: number): string {
+  const raw = env[name] ?? ''
+  if (raw !== '' && !new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`).test(raw)) {
+    throw new Error(`${name} must be ${bytes} bytes of hex (${bytes * 2} characters)`)
+  }
+  return raw.toLowerCase()
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const dataDir = resolve(env.SPACEVIEW_DATA_DIR ?? join(process.cwd(), '.data'))
+  const apiPort = int(env, 'SPACEVIEW_API_PORT', 2590, 0)
+  return {
+    redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    clickhouseUrl: env.CLICKHOUSE_URL ?? '',
+    clickhouseUser: env.CLICKHOUSE_USER ?? 'default',
+    clickhousePassword: env.CLICKHOUSE_PASSWORD ?? '',
+    clickhouseDatabase: env.CLICKHOUSE_DATABASE ?? 'spaceview',
+    clickhouseCluster: env.CLICKHOUSE_CLUSTER ?? '',
+    dataDir,
+    apiPort,
+    apiHost: env.SPACEVIEW_API_HOST ?? '127.0.0.1',
+    metricsPort: int(env, 'METRICS_PORT', 9464, 0),
+    serviceDid: env.SPACEVIEW_SERVICE_DID ?? '',
+    serviceFragment: env.SPACEVIEW_SERVICE_FRAGMENT ?? 'atproto_space_syncer',
+    publicUrl: env.SPACEVIEW_PUBLIC_URL ?? `http://127.0.0.1:${apiPort}`,
+    serviceSigningKeyHex: hex(env, 'SPACEVIEW_SIGNING_KEY', 32),
+    secretsKeyHex: hex(env, 'SPACEVIEW_SECRETS_KEY', 32),
+    plcUrl: env.SPACEVIEW_PLC_URL ?? 'https://plc.directory',
+    allowPrivateAddresses: bool(env, 'SPACEVIEW_ALLOW_PRIVATE_ADDRESSES', false),
+    sweepIntervalSec: int(env, 'SPACEVIEW_SWEEP_INTERVAL_SEC', 300, 1),
+    notifyRenewSec: int(env, 'SPACEVIEW_NOTIFY_RENEW_SEC', 12 * 3600, 1),
+    hostConcurrency: int(env, 'SPACEVIEW_HOST_CONCURRENCY', 4, 1),
+    hostRequestsPerSec: int(env, 'SPACEVIEW_HOST_RPS', 50, 1),
+    maxCarBytes: int(env, 'SPACEVIEW_MAX_CAR_BYTES', 512 * 1024 * 1024, 1024),
+    jobAttempts: int(env, 'SPACEVIEW_JOB_ATTEMPTS', 5, 1),
+    workerConcurrency: int(env, 'SPACEVIEW_WORKER_CONCURRENCY', 16, 1),
+    admissionTtlSec: int(env, 'SPACEVIEW_ADMISSION_TTL_SEC', 300, 1),
+    logLevel: env.LOG_LEVEL ?? 'info',
+  }
+}

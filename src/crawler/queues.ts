@@ -1,0 +1,38 @@
+/**
+ * The crawler's BullMQ queues: names, job payloads and job ids.
+ *
+ * Job ids are hashes of the job's identity (space, repo), so adding the same work twice while it waits
+ * is a no-op across every worker process. Payloads carry identifiers only, never data or secrets: a job
+ * re-reads the current state when it runs, which makes every processor idempotent and a retried or
+ * duplicated job harmless.
+ */
+import { createHash } from 'node:crypto'
+
+export const QUEUE_NAMES = ['space-bootstrap', 'repo-sync', 'repo-recovery', 'sweep', 'notify-renewal'] as const
+export type QueueName = (typeof QUEUE_NAMES)[number]
+
+export interface SpaceJob {
+  space: string
+}
+
+export interface RepoJob {
+  space: string
+  repo: string
+  /** Why the job exists (bounded set: for logs and metrics). */
+  cause: 'bootstrap' | 'notify' | 'sweep' | 'divergence' | 'account' | 'manual' | 'dirty'
+  /** When the hint that caused it arrived (ms), for notify → visible lag. */
+  hintAt?: number
+}
+
+export type JobPayload = {
+  'space-bootstrap': SpaceJob
+  'repo-sync': RepoJob
+  'repo-recovery': RepoJob
+  sweep: SpaceJob
+  'notify-renewal': SpaceJob
+}
+
+/** Deterministic job id: same work → same id, so BullMQ deduplicates it while it is queued. */
+export function jobId(queue: QueueName, ...parts: string[]): string {
+  return `${queue}:${createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32)}`
+}
