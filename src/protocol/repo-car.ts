@@ -16,12 +16,14 @@
  * no single block may exceed `maxBlockBytes`. Only the index (paths and CIDs) is held in memory.
  */
 import { CarBlockIterator } from '@ipld/car'
+import { decode as cborgDecode, type TagDecoder } from 'cborg'
+import { base32 } from 'multiformats/bases/base32'
 import { parseSignedCommit, verifyCommit, type SignedCommit } from './commit.js'
 import { bytesEqual } from './bytes.js'
 import { ProtocolError } from './errors.js'
 import { assertNsid, assertRecordKey } from './identifiers.js'
 import { LtHash, pathElement } from './lthash.js'
-import { type Cid, decodeBlock, isRecordCid, recordToJson, sha256Bytes } from './record-codec.js'
+import { decodeBlock, recordToJson, sha256Bytes } from './record-codec.js'
 
 export const DEFAULT_MAX_CAR_BYTES = 512 * 1024 * 1024
 export const DEFAULT_MAX_BLOCK_BYTES = 2 * 1024 * 1024
@@ -151,6 +153,26 @@ function isRecordCidBytes(b: Uint8Array): boolean {
   return b.length === 36 && b[0] === 0x01 && b[1] === 0x71 && b[2] === 0x12 && b[3] === 0x20
 }
 
+/**
+ * The index is decoded with cborg directly, keeping each CID as its raw bytes: building a CID object per
+ * entry dominated the cost of large repos. The index's byte encoding is not authenticated (only its
+ * entries are, through the LtHash), so only the data-model rules that change the entry set matter:
+ * string keys, no duplicates, tag-42 CID values.
+ */
+const INDEX_TAGS: TagDecoder[] = []
+INDEX_TAGS[42] = (bytes: unknown) => {
+  if (!(bytes instanceof Uint8Array) || bytes[0] !== 0) throw new Error('tag 42 must wrap 0x00-prefixed CID bytes')
+  return { cidBytes: bytes.subarray(1) }
+}
+
+function decodeIndex(bytes: Uint8Array): unknown {
+  try {
+    return cborgDecode(bytes, { tags: INDEX_TAGS, strict: true, rejectDuplicateMapKeys: true, useMaps: false, allowIndefinite: false, allowUndefined: false })
+  } catch (err) {
+    throw new ProtocolError('malformed_index', `index block is not valid DAG-CBOR: ${(err as Error).message}`)
+  }
+}
+
 function parseIndex(value: unknown): IndexEntry[] {
   // Collections repeat across entries: validate each distinct one once.
   const validCollections = new Set<string>()
@@ -172,11 +194,11 @@ function parseIndex(value: unknown): IndexEntry[] {
     } catch {
       throw new ProtocolError('malformed_index', `index key "${path}" is not {collection}/{rkey}`)
     }
-    const cid = link as Cid
-    if (!cid || typeof cid !== 'object' || !(cid.bytes instanceof Uint8Array) || !isRecordCid(cid)) {
+    const cidBytes = (link as { cidBytes?: unknown } | null)?.cidBytes
+    if (!(cidBytes instanceof Uint8Array) || !isRecordCidBytes(cidBytes)) {
       throw new ProtocolError('malformed_index', `index entry ${path} is not a dag-cbor sha2-256 CID link`)
     }
-    entries.push({ path, collection, rkey, cid: cid.toString(), cidBytes: cid.bytes })
+    entries.push({ path, collection, rkey, cid: base32.encode(cidBytes), cidBytes })
   }
   return entries
 }
@@ -226,7 +248,7 @@ export async function openRepoCar(source: AsyncIterable<Uint8Array>, opts: RepoC
   const indexBlock = await next()
   if (!indexBlock) throw new ProtocolError('index_not_second', 'CAR ends after the commit; expected the index')
   checkBlock(indexBlock, indexRoot.bytes, limits, 'index')
-  const entries = parseIndex(decodeBlock(indexBlock.bytes, 'malformed_index', 'index block'))
+  const entries = parseIndex(decodeIndex(indexBlock.bytes))
   const lt = new LtHash()
   for (const e of entries) lt.add(pathElement(e.path, e.cid))
   const hash = lt.digest()
