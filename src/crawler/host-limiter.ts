@@ -1,0 +1,130 @@
+/**
+ * Per-host politeness shared by every worker process through Redis: a concurrency cap, a requests-per-
+ * second cap, `Retry-After` honoured, and a circuit breaker for hosts that keep failing.
+ *
+ * `acquire` never waits: it either grants a lease or says how long to come back after, so the caller
+ * (a BullMQ job) can move itself to the delayed set and the worker slot goes to another host's job.
+ * That is what keeps one slow or broken host from stalling the others.
+ *
+ * Invariants: all checks and the grant happen in one Lua script (atomic across processes); leases
+ * expire on their own (a crashed worker cannot leak a slot forever); after `failureThreshold` consecutive
+ * failures the circuit opens for `openMs`, doubling on each further failure up to `maxOpenMs`; once the
+ * open period passes the host is half-open (one lease at a time) until a success closes it.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Redis } from 'ioredis'
+
+export interface HostLimiterOptions {
+  concurrency: number
+  requestsPerSec: number
+  failureThreshold?: number
+  openMs?: number
+  maxOpenMs?: number
+  /** Lease lifetime: the longest a request may hold a slot before it is presumed dead. */
+  leaseMs?: number
+  prefix?: string
+}
+
+export type CircuitState = 'closed' | 'open' | 'half_open'
+
+export type Acquired =
+  | { ok: true; leaseId: string }
+  | { ok: false; retryInMs: number; reason: 'concurrency' | 'rate' | 'circuit_open' | 'retry_after' }
+
+const ACQUIRE = `
+local inflight, rate, fails, openUntil, retryUntil = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now, concurrency, rps, threshold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local leaseId, leaseMs = ARGV[5], tonumber(ARGV[6])
+local ru = tonumber(redis.call('GET', retryUntil) or '0')
+if ru > now then return {0, ru - now, 'retry_after'} end
+local ou = tonumber(redis.call('GET', openUntil) or '0')
+if ou > now then return {0, ou - now, 'circuit_open'} end
+redis.call('ZREMRANGEBYSCORE', inflight, '-inf', now)
+local f = tonumber(redis.call('GET', fails) or '0')
+local cap = concurrency
+if f >= threshold then cap = 1 end
+if redis.call('ZCARD', inflight) >= cap then return {0, 50, 'concurrency'} end
+local sec = math.floor(now / 1000)
+local rkey = rate .. ':' .. sec
+local n = redis.call('INCR', rkey)
+if n == 1 then redis.call('PEXPIRE', rkey, 2000) end
+if n > rps then return {0, (sec + 1) * 1000 - now, 'rate'} end
+redis.call('ZADD', inflight, now + leaseMs, leaseId)
+redis.call('PEXPIRE', inflight, leaseMs * 2)
+return {1, 0, leaseId}
+`
+
+export class HostLimiter {
+  private readonly o: Required<HostLimiterOptions>
+
+  constructor(
+    private readonly redis: Redis,
+    options: HostLimiterOptions,
+  ) {
+    this.o = {
+      failureThreshold: 5,
+      openMs: 5_000,
+      maxOpenMs: 5 * 60_000,
+      leaseMs: 5 * 60_000,
+      prefix: 'sv:host',
+      ...options,
+    }
+  }
+
+  private keys(host: string) {
+    const k = `${this.o.prefix}:{${host}}`
+    return { inflight: `${k}:inflight`, rate: `${k}:rate`, fails: `${k}:fails`, openUntil: `${k}:open`, retryUntil: `${k}:retry` }
+  }
+
+  async acquire(host: string, now = Date.now()): Promise<Acquired> {
+    const k = this.keys(host)
+    const leaseId = randomUUID()
+    const r = (await this.redis.eval(
+      ACQUIRE,
+      5,
+      k.inflight,
+      k.rate,
+      k.fails,
+      k.openUntil,
+      k.retryUntil,
+      now,
+      this.o.concurrency,
+      this.o.requestsPerSec,
+      this.o.failureThreshold,
+      leaseId,
+      this.o.leaseMs,
+    )) as [number, number, string]
+    if (r[0] === 1) return { ok: true, leaseId }
+    return { ok: false, retryInMs: Math.max(1, Number(r[1])), reason: r[2] as 'concurrency' | 'rate' | 'circuit_open' | 'retry_after' }
+  }
+
+  async release(host: string, leaseId: string): Promise<void> {
+    await this.redis.zrem(this.keys(host).inflight, leaseId)
+  }
+
+  async recordSuccess(host: string): Promise<void> {
+    const k = this.keys(host)
+    await this.redis.del(k.fails, k.openUntil)
+  }
+
+  /** Counts a failure; opens the circuit at the threshold; honours a host's Retry-After. */
+  async recordFailure(host: string, retryAfterMs?: number, now = Date.now()): Promise<CircuitState> {
+    const k = this.keys(host)
+    if (retryAfterMs && retryAfterMs > 0) {
+      await this.redis.set(k.retryUntil, String(now + retryAfterMs), 'PX', retryAfterMs)
+    }
+    const fails = await this.redis.incr(k.fails)
+    await this.redis.pexpire(k.fails, this.o.maxOpenMs * 4)
+    if (fails < this.o.failureThreshold) return 'closed'
+    const openFor = Math.min(this.o.maxOpenMs, this.o.openMs * 2 ** (fails - this.o.failureThreshold))
+    await this.redis.set(k.openUntil, String(now + openFor), 'PX', openFor)
+    return 'open'
+  }
+
+  async state(host: string, now = Date.now()): Promise<CircuitState> {
+    const k = this.keys(host)
+    const [fails, openUntil] = await this.redis.mget(k.fails, k.openUntil)
+    if (Number(fails ?? 0) < this.o.failureThreshold) return 'closed'
+    return Number(openUntil ?? 0) > now ? 'open' : 'half_open'
+  }
+}

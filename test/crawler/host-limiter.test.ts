@@ -1,0 +1,69 @@
+import { Redis } from 'ioredis'
+import { HostLimiter } from '../../src/crawler/host-limiter.js'
+
+const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+const prefix = `sv:test:${process.pid}:${Date.now()}`
+afterAll(async () => {
+  const keys = await redis.keys(`${prefix}*`)
+  if (keys.length) await redis.del(...keys)
+  await redis.quit()
+})
+
+describe('HostLimiter (real Redis)', () => {
+  it('caps concurrency per host and frees slots on release, independently per host', async () => {
+    const l = new HostLimiter(redis, { concurrency: 2, requestsPerSec: 100, prefix })
+    const a = await l.acquire('a.example')
+    const b = await l.acquire('a.example')
+    const c = await l.acquire('a.example')
+    expect([a.ok, b.ok, c.ok]).toEqual([true, true, false])
+    expect(c).toMatchObject({ ok: false, reason: 'concurrency' })
+    expect((await l.acquire('b.example')).ok).toBe(true) // another host is not affected
+    if (a.ok) await l.release('a.example', a.leaseId)
+    expect((await l.acquire('a.example')).ok).toBe(true)
+  })
+
+  it('expired leases (crashed holders) free their slot', async () => {
+    const l = new HostLimiter(redis, { concurrency: 1, requestsPerSec: 100, leaseMs: 1000, prefix })
+    const now = Date.now()
+    expect((await l.acquire('lease.example', now)).ok).toBe(true)
+    expect((await l.acquire('lease.example', now + 10)).ok).toBe(false)
+    expect((await l.acquire('lease.example', now + 1500)).ok).toBe(true)
+  })
+
+  it('caps requests per second and says when to come back', async () => {
+    const l = new HostLimiter(redis, { concurrency: 100, requestsPerSec: 3, prefix })
+    const t = Math.floor(Date.now() / 1000) * 1000 + 100
+    const results = []
+    for (let i = 0; i < 4; i++) results.push(await l.acquire('rate.example', t))
+    expect(results.map((r) => r.ok)).toEqual([true, true, true, false])
+    expect(results[3]).toMatchObject({ ok: false, reason: 'rate', retryInMs: 900 })
+  })
+
+  it('honours Retry-After', async () => {
+    const l = new HostLimiter(redis, { concurrency: 5, requestsPerSec: 100, prefix })
+    const now = Date.now()
+    await l.recordFailure('busy.example', 2000, now)
+    const r = await l.acquire('busy.example', now + 500)
+    expect(r).toMatchObject({ ok: false, reason: 'retry_after' })
+    expect(r.ok ? 0 : r.retryInMs).toBeGreaterThan(1000)
+  })
+
+  it('opens the circuit after repeated failures, half-opens, and closes on success', async () => {
+    const l = new HostLimiter(redis, { concurrency: 5, requestsPerSec: 100, failureThreshold: 3, openMs: 1000, prefix })
+    const now = Date.now()
+    expect(await l.recordFailure('down.example', undefined, now)).toBe('closed')
+    expect(await l.recordFailure('down.example', undefined, now)).toBe('closed')
+    expect(await l.recordFailure('down.example', undefined, now)).toBe('open')
+    expect(await l.state('down.example', now + 10)).toBe('open')
+    expect(await l.acquire('down.example', now + 10)).toMatchObject({ ok: false, reason: 'circuit_open' })
+    // After the open period: half-open, one probe at a time.
+    expect(await l.state('down.example', now + 1500)).toBe('half_open')
+    expect((await l.acquire('down.example', now + 1500)).ok).toBe(true)
+    expect(await l.acquire('down.example', now + 1501)).toMatchObject({ ok: false, reason: 'concurrency' })
+    // A further failure re-opens for twice as long.
+    await l.recordFailure('down.example', undefined, now + 1600)
+    expect(await l.state('down.example', now + 3000)).toBe('open')
+    await l.recordSuccess('down.example')
+    expect(await l.state('down.example')).toBe('closed')
+  })
+})
