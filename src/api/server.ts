@@ -1,0 +1,252 @@
+/**
+ * The API server: XRPC over HTTP (@atproto/xrpc-server) serving the merged spaces to callers who pass the
+ * ACL filter, plus checkUserAccess for spaces spaceview manages, the admin methods and `/xrpc/_health`.
+ * `/metrics` is served elsewhere (src/metrics); the crawler mounts its notification receivers
+ * (com.atproto.space.notifyWrite, notifySpaceDeleted) on the same port with `mount`.
+ *
+ * Invariants:
+ * - Every space-scoped method authenticates first (401), validates its parameters (400), then asks the ACL
+ *   filter; refusals are indistinguishable from missing spaces (space-access.ts). Default deny.
+ * - Outputs are validated against the lexicons before they are sent (unless `validateResponses` is off).
+ * - Unexpected errors are logged here (the library's own logger is off) and answered as a bare 500.
+ * - Every request is timed into `spaceview_api_request_duration_seconds` by method (NSIDs we serve, else
+ *   `other`) and status.
+ */
+import { readFileSync } from 'node:fs'
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import {
+  createServer as createXrpcServer,
+  XRPCError,
+  type MethodConfigOrHandler,
+  type Server,
+} from '@atproto/xrpc-server'
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import { AclFilter } from '../acl-filter/acl-filter.js'
+import { AdmissionCache } from '../acl-filter/admission-cache.js'
+import { AuthorityExchange } from '../acl-filter/authority-exchange.js'
+import { CallerAuthenticator } from '../acl-filter/caller-authenticator.js'
+import { identityKeyResolver, type DidDocuments } from '../acl-filter/key-resolver.js'
+import { MembershipStore } from '../acl-filter/membership-store.js'
+import { redisReplayCheck } from '../acl-filter/replay-store.js'
+import type { Config } from '../config.js'
+import { HttpClient } from '../crawler/http-client.js'
+import { SpaceClient } from '../crawler/space-client.js'
+import { DEVNET_ENDPOINTS, PUBLIC_ENDPOINTS } from '../identity/endpoint-guard.js'
+import { apiMethodLabel, httpStatusLabel } from '../metrics/labels.js'
+import { metrics as processMetrics, type Metrics } from '../metrics/metrics.js'
+import { markRequestStart, type ApiContext } from './api-context.js'
+import { CursorSeal } from './cursor-seal.js'
+import { HEALTH_PATH, healthHandler } from './health.js'
+import { loadLexicons, normalizeLexicon, NSID, packageRoot } from './lexicons.js'
+import { addMemberMethod, listMembersMethod, removeMemberMethod } from './methods/admin-members.js'
+import { checkUserAccessMethod } from './methods/check-user-access.js'
+import { explainAccessMethod } from './methods/explain-access.js'
+import { getRecordMethod } from './methods/get-record.js'
+import { getSpaceMethod } from './methods/get-space.js'
+import { getSyncStatusMethod } from './methods/get-sync-status.js'
+import { listRecordsMethod } from './methods/list-records.js'
+import { listSpacesMethod } from './methods/list-spaces.js'
+import type { SpaceViewReader } from './space-view-reader.js'
+
+export const DEFAULT_DENY_FLOOR_MS = 20
+const JSON_BODY_LIMIT = 64 * 1024
+const CLOSE_GRACE_MS = 5_000
+
+export type ApiServerConfig = Pick<
+  Config,
+  | 'apiHost'
+  | 'apiPort'
+  | 'publicUrl'
+  | 'serviceDid'
+  | 'serviceFragment'
+  | 'secretsKeyHex'
+  | 'admissionTtlSec'
+  | 'allowPrivateAddresses'
+>
+
+export interface StartApiServerOptions {
+  config: ApiServerConfig
+  store: SpaceViewReader
+  identity: DidDocuments
+  redis: Redis
+  logger: Logger
+  /** Bearer token of the dev.spaceview.admin.* methods; empty or absent disables them. */
+  adminToken?: string
+  /** Service id spaces name as `managingApp` to make spaceview their ACL (default `{serviceDid}#{serviceFragment}`). */
+  managingAppId?: string
+  /** Our client attestation for app-gated spaces, when spaceview has an OAuth client identity. */
+  clientAttestation?: (spaceDid: string) => Promise<string>
+  /** Client for the authority's getSpaceCredential (default: one over the guarded HTTP client). */
+  spaceClient?: Pick<SpaceClient, 'getSpaceCredential'>
+  metrics?: Metrics
+  /** How long store facts are reused per process (ms, default 1000). */
+  factsTtlMs?: number
+  /** Minimum answer time of a refused space request (ms, default 20). */
+  denyFloorMs?: number
+  exchangeTimeoutMs?: number
+  /** Validate outputs against the lexicons (default true). */
+  validateResponses?: boolean
+}
+
+export interface ApiServer {
+  /** Base URL the server listens on (e.g. http://127.0.0.1:2590). */
+  readonly url: string
+  /** The XRPC server, for anything `mount` does not cover (plain HTTP routes: `xrpc.routes.get(path, fn)`). */
+  readonly xrpc: Server
+  /** Call `acl.invalidate(space)` on a verified space deletion. */
+  readonly acl: AclFilter
+  /** Call `membership.clear(space)` on a verified space deletion. */
+  readonly membership: MembershipStore
+  /** Serves another XRPC method on this port (e.g. the crawler's notifyWrite receiver). */
+  mount(lexicon: unknown, config: MethodConfigOrHandler): void
+  close(): Promise<void>
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown }
+  return typeof pkg.version === 'string' ? pkg.version : '0.0.0'
+}
+
+function nsidOf(req: IncomingMessage): string {
+  const path = (req.url ?? '').split('?')[0] ?? ''
+  return path.startsWith('/xrpc/') ? path.slice('/xrpc/'.length) : ''
+}
+
+function serviceAudiences(config: ApiServerConfig, managingAppId: string): string[] {
+  if (config.serviceDid === '') {
+    throw new Error('SPACEVIEW_SERVICE_DID must be set: callers address their service-auth tokens to it')
+  }
+  return [...new Set([config.serviceDid, `${config.serviceDid}#${config.serviceFragment}`, managingAppId])]
+}
+
+export async function startApiServer(opts: StartApiServerOptions): Promise<ApiServer> {
+  const { config, logger } = opts
+  const log = logger.child({ component: 'api' })
+  const metrics = opts.metrics ?? processMetrics
+  const managingAppId = opts.managingAppId ?? `${config.serviceDid}#${config.serviceFragment}`
+  const resolveKey = identityKeyResolver(opts.identity)
+  const replay = redisReplayCheck(opts.redis)
+  const membership = new MembershipStore(opts.redis)
+  const spaceClient =
+    opts.spaceClient ??
+    new SpaceClient({
+      http: new HttpClient({ policy: config.allowPrivateAddresses ? DEVNET_ENDPOINTS : PUBLIC_ENDPOINTS }),
+    })
+  const acl = new AclFilter({
+    facts: opts.store,
+    membership,
+    admissions: new AdmissionCache(opts.redis),
+    exchange: new AuthorityExchange({
+      identity: opts.identity,
+      client: spaceClient,
+      resolveKey,
+      ...(opts.clientAttestation === undefined ? {} : { clientAttestation: opts.clientAttestation }),
+      ...(opts.exchangeTimeoutMs === undefined ? {} : { timeoutMs: opts.exchangeTimeoutMs }),
+    }),
+    managingAppIds: [managingAppId],
+    admissionTtlSec: config.admissionTtlSec,
+    ...(opts.factsTtlMs === undefined ? {} : { factsTtlMs: opts.factsTtlMs }),
+    metrics,
+    logger: log,
+  })
+  const ctx: ApiContext = {
+    reader: opts.store,
+    acl,
+    authenticator: new CallerAuthenticator({
+      audiences: serviceAudiences(config, managingAppId),
+      publicUrl: config.publicUrl,
+      resolveKey,
+      replay,
+    }),
+    membership,
+    resolveKey,
+    cursors: new CursorSeal(config.secretsKeyHex),
+    adminToken: opts.adminToken ?? '',
+    denyFloorMs: opts.denyFloorMs ?? DEFAULT_DENY_FLOOR_MS,
+    logger: log,
+  }
+
+  const xrpc = createXrpcServer(loadLexicons(), {
+    validateResponse: opts.validateResponses ?? true,
+    payload: { jsonLimit: JSON_BODY_LIMIT },
+    errorParser: (err) => {
+      const xrpcError = XRPCError.fromError(err)
+      if (xrpcError.statusCode >= 500) log.error({ err }, 'request failed')
+      return xrpcError
+    },
+  })
+  xrpc.router.disable('x-powered-by')
+  // Express would hash every body for an ETag; API answers are per-caller and never revalidated.
+  xrpc.router.set('etag', false)
+  const served = new Set<string>(Object.values(NSID))
+  // First on the method router: timing and the uniform-denial clock start when the request arrives.
+  xrpc.routes.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+    markRequestStart(req)
+    const stop = metrics.apiRequestDuration.startTimer()
+    res.once('finish', () => {
+      stop({ method: apiMethodLabel(nsidOf(req), served), status: httpStatusLabel(res.statusCode) })
+    })
+    next()
+  })
+  xrpc.routes.get(
+    HEALTH_PATH,
+    healthHandler({ redis: opts.redis, reader: opts.store, version: packageVersion() }),
+  )
+
+  xrpc.method(NSID.listSpaces, listSpacesMethod(ctx))
+  xrpc.method(NSID.getSpace, getSpaceMethod(ctx))
+  xrpc.method(NSID.listRecords, listRecordsMethod(ctx))
+  xrpc.method(NSID.getRecord, getRecordMethod(ctx))
+  xrpc.method(NSID.getSyncStatus, getSyncStatusMethod(ctx))
+  xrpc.method(NSID.addMember, addMemberMethod(ctx))
+  xrpc.method(NSID.removeMember, removeMemberMethod(ctx))
+  xrpc.method(NSID.listMembers, listMembersMethod(ctx))
+  xrpc.method(NSID.explainAccess, explainAccessMethod(ctx))
+  xrpc.method(NSID.checkUserAccess, checkUserAccessMethod(ctx))
+
+  // Last: whatever no route answered (plain HTTP routes go on `xrpc.routes`, which comes first).
+  xrpc.router.use((_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' })
+    res.end(JSON.stringify({ error: 'NotFound', message: 'this server answers XRPC under /xrpc/ only' }))
+  })
+
+  const http: HttpServer = createServer(xrpc.router)
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject)
+    http.listen(config.apiPort, config.apiHost, () => {
+      http.off('error', reject)
+      resolve()
+    })
+  })
+  const { port } = http.address() as AddressInfo
+  const host = config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost
+  const url = `http://${host}:${port}`
+  log.info({ url, managingAppId }, 'api listening')
+
+  return {
+    url,
+    xrpc,
+    acl,
+    membership,
+    mount(lexicon, config) {
+      const doc = normalizeLexicon(lexicon)
+      xrpc.addLexicon(doc)
+      xrpc.method(doc.id, config)
+      served.add(doc.id)
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        const force = setTimeout(() => http.closeAllConnections(), CLOSE_GRACE_MS)
+        force.unref()
+        http.close((err) => {
+          clearTimeout(force)
+          if (err) reject(err)
+          else resolve()
+        })
+        http.closeIdleConnections()
+      }),
+  }
+}
