@@ -1,0 +1,264 @@
+/**
+ * Applies a batch of repo writes (incremental updates, full snapshots, status changes) as ONE insert into
+ * `records`.
+ *
+ * Why this is safe without transactions:
+ * - One insert of one block into the unpartitioned table becomes one part, visible all at once or not at
+ *   all (ClickHouse's single-block insert atomicity; `insertTsv` keeps the block whole). A repo's
+ *   record rows and its commit row are in the same insert, so readers see a repo update entirely or not.
+ * - A snapshot (recovery) writes every record of the new repo plus a tombstone for every stored key it no
+ *   longer has, under a higher version, in that same part: the swap to the new generation is one step, with
+ *   no moment where the author's records are missing or doubled.
+ * - Every write is checked against the stored commit first (compare-and-set on rev), so replaying a batch,
+ *   or any older write, finds the repo already there and writes nothing. A process killed mid-insert leaves
+ *   no part behind; the retried job recomputes the same rows.
+ * Invariant the callers keep: one writer per repo at a time (the crawler runs one job per repo), and within
+ * this process all writes go through one serial lane (store.ts), so the stored commit read at the start of a
+ * batch is still current when the batch is inserted.
+ */
+import type { ClickHouse } from './clickhouse.js'
+import { commitTail, hex, RECORD_COLUMNS, rowHead, tombstoneTail, type CommitRow } from './repo-rows.js'
+import { tableRef } from './schema.js'
+import { RECORDS, SPACES } from './tables.js'
+import { tsvBody } from './tsv.js'
+import type { RepoStatus, WriteOutcome, WriteResult } from './types.js'
+import { authorOf, spaceOf, type WriteOp } from './write-op.js'
+
+export interface WriteReport {
+  results: WriteResult[]
+  /** Rows inserted (records, tombstones, commits). */
+  rows: number
+  /** Characters of TSV inserted. */
+  bytes: number
+}
+
+interface StoredCommit extends CommitRow {
+  rev: string | null
+  version: number
+}
+
+interface CommitRowFromDb {
+  space: string
+  epoch: number | string
+  author: string
+  rev: string
+  version: number | string
+  generation: number | string
+  status: RepoStatus
+  reason: string
+  commit_hash: string
+  lt_state?: string
+}
+
+function repoKey(space: string, author: string): string {
+  return `${space}\n${author}`
+}
+
+function pathOf(collection: string, rkey: string): string {
+  return `${collection}/${rkey}`
+}
+
+export class RepoWriter {
+  private readonly records: string
+  private readonly spaces: string
+
+  constructor(private readonly ch: ClickHouse) {
+    this.records = tableRef(ch.target, RECORDS.name)
+    this.spaces = tableRef(ch.target, SPACES.name)
+  }
+
+  async write(ops: readonly WriteOp[], at: Date = new Date()): Promise<WriteReport> {
+    const epochs = await this.activeEpochs([...new Set(ops.map(spaceOf))])
+    const live = ops.filter((op) => epochs.has(spaceOf(op)))
+    const commits = await this.storedCommits(live, epochs)
+    const keys = await this.storedKeys(live, epochs, commits)
+
+    const lines: string[] = []
+    const results = ops.map((op): WriteResult => {
+      const epoch = epochs.get(spaceOf(op))
+      if (epoch === undefined) return { outcome: 'space_inactive', rev: null, generation: 0, version: 0 }
+      const key = repoKey(spaceOf(op), authorOf(op))
+      const cur = commits.get(key) ?? null
+      const applied = this.apply(op, epoch, cur, keys.get(key), lines, at)
+      if (applied.next !== null) commits.set(key, applied.next)
+      const now = applied.next ?? cur
+      return {
+        outcome: applied.outcome,
+        rev: now?.rev ?? null,
+        generation: now?.generation ?? 0,
+        version: now?.version ?? 0,
+      }
+    })
+
+    let bytes = 0
+    if (lines.length > 0) {
+      const body = tsvBody(lines)
+      for (const b of body) bytes += b.length
+      await this.ch.insertTsv(this.records, RECORD_COLUMNS, body, lines.length)
+    }
+    return { results, rows: lines.length, bytes }
+  }
+
+  /**
+   * Computes the lines of one op against the current commit `cur` and appends them to `lines`.
+   * `keys` (only tracked for repos that get a snapshot in this batch) is the live key set, kept current.
+   */
+  private apply(
+    op: WriteOp,
+    epoch: number,
+    cur: StoredCommit | null,
+    keys: Set<string> | undefined,
+    lines: string[],
+    at: Date,
+  ): { outcome: WriteOutcome; next: StoredCommit | null } {
+    const version = (cur?.version ?? 0) + 1
+    if (op.kind === 'update') {
+      const u = op.update
+      const curRev = cur?.rev ?? null
+      if (curRev !== null && u.rev <= curRev) return { outcome: 'unchanged', next: null }
+      if (u.since !== curRev) return { outcome: 'conflict', next: null }
+      const head = rowHead(u.space, epoch, u.author, version, u.rev, at)
+      for (const tail of op.tails) lines.push(head + tail)
+      if (keys !== undefined) {
+        for (const d of u.deletes) keys.delete(pathOf(d.collection, d.rkey))
+        for (const w of u.upserts) keys.add(pathOf(w.collection, w.rkey))
+      }
+      const next: StoredCommit = {
+        rev: u.rev,
+        version,
+        ltStateHex: hex(u.ltState),
+        commitHashHex: hex(u.commitHash),
+        generation: cur?.generation ?? 0,
+        status: 'active',
+        reason: '',
+      }
+      lines.push(head + commitTail(next))
+      return { outcome: 'applied', next }
+    }
+    if (op.kind === 'replace') {
+      const s = op.snapshot
+      const hashHex = hex(s.commitHash)
+      if (cur !== null && cur.rev !== null && s.force !== true) {
+        if (s.rev < cur.rev || (s.rev === cur.rev && hashHex === cur.commitHashHex)) {
+          return { outcome: 'unchanged', next: null }
+        }
+      }
+      const head = rowHead(s.space, epoch, s.author, version, s.rev, at)
+      const fresh = new Set(s.records.map((w) => pathOf(w.collection, w.rkey)))
+      for (const p of keys ?? []) {
+        if (fresh.has(p)) continue
+        const slash = p.indexOf('/')
+        lines.push(head + tombstoneTail({ collection: p.slice(0, slash), rkey: p.slice(slash + 1) }))
+      }
+      for (const tail of op.tails) lines.push(head + tail)
+      if (keys !== undefined) {
+        keys.clear()
+        for (const p of fresh) keys.add(p)
+      }
+      const next: StoredCommit = {
+        rev: s.rev,
+        version,
+        ltStateHex: hex(s.ltState),
+        commitHashHex: hashHex,
+        generation: (cur?.generation ?? 0) + 1,
+        status: 'active',
+        reason: '',
+      }
+      lines.push(head + commitTail(next))
+      return { outcome: 'applied', next }
+    }
+    const same =
+      cur === null
+        ? op.status === 'active' && op.reason === ''
+        : cur.status === op.status && cur.reason === op.reason
+    if (same) return { outcome: 'unchanged', next: null }
+    const next: StoredCommit = {
+      rev: cur?.rev ?? null,
+      version,
+      ltStateHex: cur?.ltStateHex ?? '',
+      commitHashHex: cur?.commitHashHex ?? '',
+      generation: cur?.generation ?? 0,
+      status: op.status,
+      reason: op.reason,
+    }
+    lines.push(rowHead(op.space, epoch, op.author, version, next.rev ?? '', at) + commitTail(next))
+    return { outcome: 'applied', next }
+  }
+
+  private async activeEpochs(spaces: string[]): Promise<Map<string, number>> {
+    const rows = await this.ch.query<{ space: string; epoch: number | string }>(
+      `SELECT space, epoch FROM ${this.spaces} FINAL WHERE space IN {spaces:Array(String)} AND status = 'active'`,
+      { spaces },
+    )
+    return new Map(rows.map((r) => [r.space, Number(r.epoch)]))
+  }
+
+  /**
+   * Current commits of the repos in `ops`. The 4 KB LtHash state is read only when a status change has to
+   * copy it; the checks themselves need rev, version and hash.
+   */
+  private async storedCommits(
+    ops: readonly WriteOp[],
+    epochs: Map<string, number>,
+  ): Promise<Map<string, StoredCommit>> {
+    const out = new Map<string, StoredCommit>()
+    if (ops.length === 0) return out
+    const wanted = new Set(ops.map((op) => repoKey(spaceOf(op), authorOf(op))))
+    const withLt = ops.some((op) => op.kind === 'status')
+    const rows = await this.ch.query<CommitRowFromDb>(
+      `SELECT space, epoch, author, rev, version, generation, status, reason, commit_hash${withLt ? ', lt_state' : ''}
+       FROM ${this.records} FINAL
+       WHERE kind = 'commit' AND space IN {spaces:Array(String)} AND collection = ''
+         AND author IN {authors:Array(String)} AND rkey = ''`,
+      { spaces: [...new Set(ops.map(spaceOf))], authors: [...new Set(ops.map(authorOf))] },
+    )
+    for (const r of rows) {
+      const key = repoKey(r.space, r.author)
+      if (!wanted.has(key) || epochs.get(r.space) !== Number(r.epoch)) continue
+      out.set(key, {
+        rev: r.rev === '' ? null : r.rev,
+        version: Number(r.version),
+        ltStateHex: r.lt_state ?? '',
+        commitHashHex: r.commit_hash,
+        generation: Number(r.generation),
+        status: r.status,
+        reason: r.reason,
+      })
+    }
+    return out
+  }
+
+  /** Live record keys of every repo that gets a snapshot in this batch (needed for its tombstones). */
+  private async storedKeys(
+    ops: readonly WriteOp[],
+    epochs: Map<string, number>,
+    commits: Map<string, StoredCommit>,
+  ): Promise<Map<string, Set<string>>> {
+    const out = new Map<string, Set<string>>()
+    const stored: WriteOp[] = []
+    for (const op of ops) {
+      if (op.kind !== 'replace') continue
+      const key = repoKey(spaceOf(op), authorOf(op))
+      if (out.has(key)) continue
+      out.set(key, new Set())
+      if (commits.get(key)?.rev != null) stored.push(op)
+    }
+    if (stored.length === 0) return out
+    const rows = await this.ch.query<{
+      space: string
+      epoch: number | string
+      author: string
+      collection: string
+      rkey: string
+    }>(
+      `SELECT space, epoch, author, collection, rkey FROM ${this.records} FINAL
+       WHERE kind = 'record' AND space IN {spaces:Array(String)} AND author IN {authors:Array(String)}`,
+      { spaces: [...new Set(stored.map(spaceOf))], authors: [...new Set(stored.map(authorOf))] },
+    )
+    for (const r of rows) {
+      if (epochs.get(r.space) !== Number(r.epoch)) continue
+      out.get(repoKey(r.space, r.author))?.add(pathOf(r.collection, r.rkey))
+    }
+    return out
+  }
+}

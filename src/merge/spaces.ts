@@ -1,0 +1,107 @@
+/**
+ * Lifecycle of space URIs: active epochs and deletion tombstones.
+ *
+ * A space URI can be deleted and later re-created (same URI, fresh space). Every stored row carries the
+ * epoch it was written in, and reads only see the current epoch of an active space, so a re-created space
+ * starts empty even before the old rows are purged — nothing of the old incarnation can come back.
+ * Deletion writes the tombstone first (reads go empty at once), then purges every row of all epochs up to
+ * the deleted one; the tombstone stays, so a late write for the deleted epoch is refused. Only a verified
+ * deletion (notifySpaceDeleted / SpaceDeleted, checked by the caller) may call `delete`.
+ */
+import type { ClickHouse } from './clickhouse.js'
+import { deleteFrom, sqlString, tableRef } from './schema.js'
+import { RECORDS, SPACE_ACL, SPACES } from './tables.js'
+import { isoFromClickHouse, tsv, tsvBody, tsvTime } from './tsv.js'
+import { ensureInput } from './errors.js'
+import type { SpaceInfo, SpacePage } from './types.js'
+
+interface SpaceRow {
+  space: string
+  epoch: number | string
+  status: 'active' | 'deleted'
+  changed_at: string
+}
+
+function toInfo(r: SpaceRow): SpaceInfo {
+  return {
+    space: r.space,
+    epoch: Number(r.epoch),
+    status: r.status,
+    changedAt: isoFromClickHouse(r.changed_at),
+  }
+}
+
+export class Spaces {
+  private readonly table: string
+
+  constructor(private readonly ch: ClickHouse) {
+    this.table = tableRef(ch.target, SPACES.name)
+  }
+
+  async get(space: string): Promise<SpaceInfo | null> {
+    const rows = await this.ch.query<SpaceRow>(
+      `SELECT space, epoch, status, changed_at FROM ${this.table} FINAL WHERE space = {space:String}`,
+      { space },
+    )
+    const r = rows[0]
+    return r === undefined ? null : toInfo(r)
+  }
+
+  /** Active spaces by URI ascending, resuming strictly after `cursor` (a space URI). */
+  async list(opts: { cursor?: string; limit: number }): Promise<SpacePage> {
+    ensureInput(
+      Number.isInteger(opts.limit) && opts.limit >= 1 && opts.limit <= 1000,
+      'limit must be 1..1000',
+    )
+    const rows = await this.ch.query<SpaceRow>(
+      `SELECT space, epoch, status, changed_at FROM ${this.table} FINAL
+       WHERE status = 'active' AND space > {cursor:String} ORDER BY space LIMIT {limit:UInt32}`,
+      { cursor: opts.cursor ?? '', limit: opts.limit },
+    )
+    const spaces = rows.map(toInfo)
+    const last = spaces[spaces.length - 1]
+    return spaces.length === opts.limit && last !== undefined ? { spaces, cursor: last.space } : { spaces }
+  }
+
+  /** Makes the space active: unchanged if it is, a new epoch if it was deleted (or never seen). */
+  async upsert(space: string, at: Date): Promise<SpaceInfo> {
+    const cur = await this.get(space)
+    if (cur?.status === 'active') return cur
+    const next: SpaceInfo = {
+      space,
+      epoch: (cur?.epoch ?? 0) + 1,
+      status: 'active',
+      changedAt: at.toISOString(),
+    }
+    await this.write(next, at)
+    return next
+  }
+
+  /** Tombstones the space's current epoch and purges all its data; safe to repeat (finishes a purge). */
+  async delete(space: string, at: Date): Promise<SpaceInfo> {
+    const cur = await this.get(space)
+    let tomb: SpaceInfo
+    if (cur?.status === 'deleted') {
+      tomb = cur
+    } else {
+      tomb = { space, epoch: cur?.epoch ?? 0, status: 'deleted', changedAt: at.toISOString() }
+      await this.write(tomb, at)
+    }
+    const where = `WHERE space = ${sqlString(space)} AND epoch <= ${tomb.epoch}`
+    await this.ch.command(`${deleteFrom(this.ch.target, RECORDS)} ${where}`)
+    await this.ch.command(`${deleteFrom(this.ch.target, SPACE_ACL)} ${where}`)
+    return tomb
+  }
+
+  private async write(info: SpaceInfo, at: Date): Promise<void> {
+    // version orders one URI's rows by lifecycle: active e1 < deleted e1 < active e2 < ...
+    const version = info.epoch * 2 + (info.status === 'deleted' ? 1 : 0)
+    const line = `${tsv(info.space)}\t${info.epoch}\t${info.status}\t${tsvTime(at)}\t${version}`
+    await this.ch.insertTsv(
+      this.table,
+      ['space', 'epoch', 'status', 'changed_at', 'version'],
+      tsvBody([line]),
+      1,
+    )
+  }
+}
