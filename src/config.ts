@@ -38,6 +38,10 @@ export interface Config {
   jobAttempts: number
   workerConcurrency: number
   admissionTtlSec: number
+  /** OAuth client_id (URL of client metadata publishing our JWKS), for app-gated (#allowList) spaces. */
+  clientId: string
+  /** Private JWK (JSON) of the client attestation key; its public half is in the client metadata. */
+  clientKeyJwk: string
   logLevel: string
 }
 
@@ -96,6 +100,8 @@ export function loadConfig(env: Env = process.env): Config {
     jobAttempts: int(env, 'SPACEVIEW_JOB_ATTEMPTS', 5, 1),
     workerConcurrency: int(env, 'SPACEVIEW_WORKER_CONCURRENCY', 16, 1),
     admissionTtlSec: int(env, 'SPACEVIEW_ADMISSION_TTL_SEC', 300, 1),
+    clientId: env.SPACEVIEW_CLIENT_ID ?? '',
+    clientKeyJwk: env.SPACEVIEW_CLIENT_KEY ?? '',
     logLevel: env.LOG_LEVEL ?? 'info',
   }
 }

@@ -73,7 +73,13 @@ export class HostLimiter {
 
   private keys(host: string) {
     const k = `${this.o.prefix}:{${host}}`
-    return { inflight: `${k}:inflight`, rate: `${k}:rate`, fails: `${k}:fails`, openUntil: `${k}:open`, retryUntil: `${k}:retry` }
+    return {
+      inflight: `${k}:inflight`,
+      rate: `${k}:rate`,
+      fails: `${k}:fails`,
+      openUntil: `${k}:open`,
+      retryUntil: `${k}:retry`,
+    }
   }
 
   async acquire(host: string, now = Date.now()): Promise<Acquired> {
@@ -95,7 +101,11 @@ export class HostLimiter {
       this.o.leaseMs,
     )) as [number, number, string]
     if (r[0] === 1) return { ok: true, leaseId }
-    return { ok: false, retryInMs: Math.max(1, Number(r[1])), reason: r[2] as 'concurrency' | 'rate' | 'circuit_open' | 'retry_after' }
+    return {
+      ok: false,
+      retryInMs: Math.max(1, Number(r[1])),
+      reason: r[2] as 'concurrency' | 'rate' | 'circuit_open' | 'retry_after',
+    }
   }
 
   async release(host: string, leaseId: string): Promise<void> {

@@ -8,7 +8,14 @@
  */
 import { createHash } from 'node:crypto'
 
-export const QUEUE_NAMES = ['space-bootstrap', 'repo-sync', 'repo-recovery', 'sweep', 'notify-renewal'] as const
+export const QUEUE_NAMES = [
+  'space-bootstrap',
+  'repo-sync',
+  'repo-recovery',
+  'sweep',
+  'notify-renewal',
+  'dead-letter',
+] as const
 export type QueueName = (typeof QUEUE_NAMES)[number]
 
 export interface SpaceJob {
@@ -24,7 +31,17 @@ export interface RepoJob {
   hintAt?: number
 }
 
+/** A job that used up its attempts, kept for operators with the reason it failed. */
+export interface DeadLetter {
+  queue: QueueName
+  jobId: string
+  data: unknown
+  reason: string
+  failedAt: number
+}
+
 export type JobPayload = {
+  'dead-letter': DeadLetter
   'space-bootstrap': SpaceJob
   'repo-sync': RepoJob
   'repo-recovery': RepoJob
@@ -34,5 +51,5 @@ export type JobPayload = {
 
 /** Deterministic job id: same work → same id, so BullMQ deduplicates it while it is queued. */
 export function jobId(queue: QueueName, ...parts: string[]): string {
-  return `${queue}:${createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32)}`
+  return `${queue}-${createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32)}`
 }

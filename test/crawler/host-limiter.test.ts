@@ -49,7 +49,13 @@ describe('HostLimiter (real Redis)', () => {
   })
 
   it('opens the circuit after repeated failures, half-opens, and closes on success', async () => {
-    const l = new HostLimiter(redis, { concurrency: 5, requestsPerSec: 100, failureThreshold: 3, openMs: 1000, prefix })
+    const l = new HostLimiter(redis, {
+      concurrency: 5,
+      requestsPerSec: 100,
+      failureThreshold: 3,
+      openMs: 1000,
+      prefix,
+    })
     const now = Date.now()
     expect(await l.recordFailure('down.example', undefined, now)).toBe('closed')
     expect(await l.recordFailure('down.example', undefined, now)).toBe('closed')

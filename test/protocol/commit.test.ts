@@ -38,7 +38,7 @@ async function verifies(ctx: { space: string; author: string; rev: string }, raw
 }
 
 describe('signed commit known answers (shared/spec/vectors/commit.json)', () => {
-  it.each(v.positive.map((p: { name: string }) => [p.name, p]))('positive %s', async (_n, p) => {
+  it.each(v.positive.map((p: { name: string }) => [p.name, p]) as [string, any][])('positive %s', async (_n, p) => {
     const ikm = fromHex(p.commit.ikm)
     const ctx = encodeCommitContext({ ...p.ctx, ikm })
     if (p.ctxBytesHex) expect(toHex(ctx)).toBe(p.ctxBytesHex)
@@ -59,7 +59,7 @@ describe('signed commit known answers (shared/spec/vectors/commit.json)', () => 
     if (p.commitLexJson) expect(commitToJson(parsed)).toEqual(Object.fromEntries(Object.entries(p.commitLexJson).filter(([k]) => k !== '$type')))
   })
 
-  it.each(v.negative.map((n: { name: string }) => [n.name, n]))('negative %s is rejected', async (_n, n) => {
+  it.each(v.negative.map((n: { name: string }) => [n.name, n]) as [string, any][])('negative %s is rejected', async (_n, n) => {
     const reason = await verifies(n.ctx, fromHexCommit(n.commit), n.didKey)
     expect(reason).not.toBe('ok')
     const expectedStage: Record<string, string[]> = {

@@ -17,7 +17,7 @@ describe('LtHash known answers (shared/spec/vectors/lthash.json)', () => {
     expect(toHex(new LtHash().add('one').add('two').digest())).toBe(v.requiredKnownAnswers['one-two'])
   })
 
-  it.each(v.cases.map((c: { name: string }) => [c.name, c]))('case %s', (_name, c) => {
+  it.each(v.cases.map((c: { name: string }) => [c.name, c]) as [string, any][])('case %s', (_name, c) => {
     const h = run(c.ops)
     expect(toHex(h.digest())).toBe(c.digest)
     if (c.stateFirst64Hex) expect(toHex(h.state().subarray(0, 64))).toBe(c.stateFirst64Hex)
@@ -28,7 +28,7 @@ describe('LtHash known answers (shared/spec/vectors/lthash.json)', () => {
     }
   })
 
-  it.each(v.expand.map((e: { element: string }) => [e.element, e]))('BLAKE3 XOF expansion of %j', (_el, e) => {
+  it.each(v.expand.map((e: { element: string }) => [e.element, e]) as [string, any][])('BLAKE3 XOF expansion of %j', (_el, e) => {
     const out = expandElement(e.element)
     expect(out.length).toBe(2048)
     expect(toHex(out.subarray(0, 32))).toBe(e.blake3Xof2048First32Hex)

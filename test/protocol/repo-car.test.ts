@@ -55,7 +55,7 @@ const STAGE_OF: Record<string, string> = {
 }
 
 describe('getRepo CAR known answers (shared/spec/vectors/repo-car.json)', () => {
-  it.each(v.positive.map((p: { name: string }) => [p.name, p]))('positive %s verifies', async (_n, p) => {
+  it.each(v.positive.map((p: { name: string }) => [p.name, p]) as [string, any][])('positive %s verifies', async (_n, p) => {
     const { head, records } = await verifyAll(fromHex(p.carHex), p.params)
     expect(head.rev).toBe(p.expected.rev)
     expect(toHex(head.hash)).toBe(p.expected.hash)
@@ -68,7 +68,7 @@ describe('getRepo CAR known answers (shared/spec/vectors/repo-car.json)', () => 
     expect(records.map((r) => toHex(r.bytes))).toEqual(p.expected.records.map((r: { dagCborHex: string }) => r.dagCborHex))
   })
 
-  it.each(v.negative.map((n: { name: string }) => [n.name, n]))('negative %s is rejected at its stage', async (_n, n) => {
+  it.each(v.negative.map((n: { name: string }) => [n.name, n]) as [string, any][])('negative %s is rejected at its stage', async (_n, n) => {
     const f = await failure(fromHex(n.carHex), n.params)
     expect(f.reason).not.toBe('ok')
     expect(STAGE_OF[f.reason]).toBe(n.expected.stage)

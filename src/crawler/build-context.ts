@@ -1,0 +1,94 @@
+/**
+ * Builds a crawler SyncContext from configuration: the hostile-host HTTP client (endpoint policy from
+ * config: production refuses private addresses, devnet allows loopback), DID resolution, the space
+ * client, sessions and credentials sealed with the secrets key, and the per-host limiter.
+ */
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { Config } from '../config.js'
+import { DEVNET_ENDPOINTS, PUBLIC_ENDPOINTS } from '../identity/endpoint-guard.js'
+import { IdentityResolver } from '../identity/did-resolver.js'
+import type { Metrics } from '../metrics/metrics.js'
+import { HttpClient } from './http-client.js'
+import { SpaceClient } from './space-client.js'
+import { SecretBox } from './secret-box.js'
+import { SessionStore } from './session-store.js'
+import { HostResolver } from './host-resolver.js'
+import { DelegationSource } from './delegation-source.js'
+import { CredentialManager } from './credential-manager.js'
+import { HostLimiter } from './host-limiter.js'
+import type { SyncContext } from './sync-context.js'
+import type { SyncStore } from './sync-store.js'
+import { createClientAttestation } from '../protocol/client-attestation.js'
+import type { JWK } from 'jose'
+
+function clientAttester(clientId: string, keyJson: string): (spaceDid: string) => Promise<string> {
+  let jwk: JWK
+  try {
+    jwk = JSON.parse(keyJson) as JWK
+  } catch {
+    throw new Error('SPACEVIEW_CLIENT_KEY must be a private JWK as JSON')
+  }
+  if (!jwk.d || !jwk.kid) throw new Error('SPACEVIEW_CLIENT_KEY must be a private JWK with "d" and "kid"')
+  const alg = (jwk.alg ?? 'ES256') as 'ES256'
+  return (spaceDid) => createClientAttestation({ privateKey: jwk, alg, kid: jwk.kid as string, clientId, spaceDid })
+}
+
+export interface BuiltContext extends SyncContext {
+  identity: IdentityResolver
+}
+
+export function buildSyncContext(deps: {
+  config: Config
+  store: SyncStore
+  redis: Redis
+  logger: Logger
+  metrics: Metrics
+  serviceId: string
+}): BuiltContext {
+  const { config, redis, metrics } = deps
+  if (!config.secretsKeyHex) {
+    deps.logger.warn(
+      'SPACEVIEW_SECRETS_KEY is not set: using a random key, so stored sessions do not survive a restart',
+    )
+  }
+  const box = new SecretBox(config.secretsKeyHex || randomBytes(32).toString('hex'))
+  const http = new HttpClient({ policy: config.allowPrivateAddresses ? DEVNET_ENDPOINTS : PUBLIC_ENDPOINTS })
+  const identity = new IdentityResolver({ http, plcUrl: config.plcUrl })
+  const hosts = new HostResolver(identity)
+  const client = new SpaceClient({ http, carMaxBytes: config.maxCarBytes })
+  const sessions = new SessionStore(redis, box)
+  const creds = new CredentialManager({
+    redis,
+    box,
+    sessions,
+    client,
+    hosts,
+    delegation: new DelegationSource(http, hosts),
+    ...(config.clientId && config.clientKeyJwk ? { attest: clientAttester(config.clientId, config.clientKeyJwk) } : {}),
+    events: {
+      refreshed: () => metrics.credentialRefreshes.inc(),
+      failed: (reason) => metrics.credentialRefreshFailures.inc({ reason: reason as 'not_authorized' }),
+    },
+  })
+  const limiter = new HostLimiter(redis, {
+    concurrency: config.hostConcurrency,
+    requestsPerSec: config.hostRequestsPerSec,
+  })
+  return {
+    store: deps.store,
+    client,
+    creds,
+    hosts,
+    limiter,
+    sessions,
+    redis,
+    logger: deps.logger,
+    metrics,
+    serviceId: deps.serviceId,
+    maxCarBytes: config.maxCarBytes,
+    pageLimit: 1000,
+    identity,
+  }
+}

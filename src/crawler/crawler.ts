@@ -1,0 +1,282 @@
+/**
+ * The crawler: BullMQ queues and workers wired to the plain-function processors.
+ *
+ *   space-bootstrap  credential → store space → listRepos → repo-sync per writer; schedules; registerNotify
+ *   sweep            (scheduled per space) listRepos hints vs our state → repo-sync for what differs
+ *   repo-sync        listRepoOps from our rev, verified → store; divergence → repo-recovery
+ *   repo-recovery    getRepo CAR, verified → new generation swapped in
+ *   notify-renewal   (scheduled per space) registerNotify well before the 24 h expiry
+ *   dead-letter      jobs that used up their attempts, with the reason
+ *
+ * Invariants: job ids are hashes of (space, repo), so duplicates coalesce while queued; a hint that
+ * arrives while its repo's job runs sets a dirty flag and the job is queued again when it completes, so
+ * no hint is lost to coalescing; jobs that cannot reach their host right now (busy, rate limited, open
+ * circuit) move themselves to the delayed set instead of holding a worker slot; every processor re-reads
+ * state when it runs, so retries and duplicates are harmless; N worker processes give the same result as
+ * one. Queue wiring lives here; processors know nothing of BullMQ.
+ */
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job, type JobsOptions } from 'bullmq'
+import type { Redis } from 'ioredis'
+import { isProtocolError } from '../protocol/errors.js'
+import type { SyncContext } from './sync-context.js'
+import { jobId, QUEUE_NAMES, type DeadLetter, type QueueName, type RepoJob, type SpaceJob } from './queues.js'
+import { syncRepo } from './repo-sync.js'
+import { recoverRepo } from './repo-recovery.js'
+import { renewNotify, sweepSpace } from './space-sweep.js'
+import { HostBusyError } from './host-call.js'
+import { NeedsAuthorizationError, SpaceDeletedError } from './credential-manager.js'
+import { isSpaceCallError } from './space-errors.js'
+import { setSpaceStatus } from './space-status.js'
+
+export interface CrawlerOptions {
+  /** Queues this process works on (default: all). Any process may enqueue to any queue. */
+  work?: QueueName[]
+  concurrency?: number
+  attempts?: number
+  sweepIntervalSec: number
+  notifyRenewSec: number
+  /** Every n-th sweep pulls every writer, whatever its hint says. */
+  fullCheckEvery?: number
+  prefix?: string
+}
+
+const dirtyKey = (space: string, repo: string) => `sv:dirty:${space}|${repo}`
+
+export class Crawler {
+  readonly queues: Record<QueueName, Queue>
+  private readonly workers: Worker[] = []
+
+  constructor(
+    private readonly ctx: SyncContext,
+    private readonly connection: Redis,
+    private readonly opts: CrawlerOptions,
+  ) {
+    const prefix = opts.prefix ?? 'sv'
+    this.queues = Object.fromEntries(
+      QUEUE_NAMES.map((q) => [q, new Queue(q, { connection, prefix })]),
+    ) as Record<QueueName, Queue>
+  }
+
+  private jobOptions(id: string): JobsOptions {
+    return {
+      jobId: id,
+      attempts: this.opts.attempts ?? 5,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: true,
+      removeOnFail: 1000,
+    }
+  }
+
+  /** Starts workers for this process's queues. */
+  start(): void {
+    const prefix = this.opts.prefix ?? 'sv'
+    const work = this.opts.work ?? QUEUE_NAMES.filter((q) => q !== 'dead-letter')
+    for (const name of work) {
+      const worker = new Worker(name, (job, token) => this.process(name, job, token), {
+        connection: this.connection.duplicate({ maxRetriesPerRequest: null }),
+        prefix,
+        concurrency: this.opts.concurrency ?? 16,
+      })
+      worker.on('failed', (job, err) => void this.onFailed(name, job, err))
+      worker.on('completed', (job) => void this.onCompleted(name, job))
+      worker.on('error', (err) => this.ctx.logger.error({ err: err.message, queue: name }, 'worker error'))
+      this.workers.push(worker)
+    }
+  }
+
+  async addSpace(space: string): Promise<void> {
+    await setSpaceStatus(this.ctx.redis, space, 'bootstrapping')
+    await this.queues['space-bootstrap'].add(
+      'bootstrap',
+      { space } satisfies SpaceJob,
+      this.jobOptions(jobId('space-bootstrap', space)),
+    )
+  }
+
+  /** Queues a sync; if one for the same repo is running, marks it dirty so it runs again after. */
+  async enqueueSync(space: string, repo: string, cause: RepoJob['cause'], hintAt?: number): Promise<void> {
+    await this.ctx.redis.set(dirtyKey(space, repo), '1', 'EX', 3600)
+    const data: RepoJob = hintAt === undefined ? { space, repo, cause } : { space, repo, cause, hintAt }
+    await this.queues['repo-sync'].add('sync', data, this.jobOptions(jobId('repo-sync', space, repo)))
+  }
+
+  async enqueueRecovery(space: string, repo: string, cause: RepoJob['cause']): Promise<void> {
+    await this.queues['repo-recovery'].add(
+      'recover',
+      { space, repo, cause } satisfies RepoJob,
+      this.jobOptions(jobId('repo-recovery', space, repo)),
+    )
+  }
+
+  /** A verified deletion: drop the space's data (tombstone kept), stop its schedules and credential. */
+  async spaceDeleted(space: string): Promise<void> {
+    await this.ctx.store.deleteSpace(space)
+    await this.queues.sweep.removeJobScheduler(`sweep:${space}`)
+    await this.queues['notify-renewal'].removeJobScheduler(`renew:${space}`)
+    await this.ctx.creds.forget(space)
+    await setSpaceStatus(this.ctx.redis, space, 'deleted')
+    this.ctx.logger.info({ space }, 'space deleted by its authority; data removed')
+  }
+
+  private async process(queue: QueueName, job: Job, token?: string): Promise<unknown> {
+    const stop = this.ctx.metrics.jobDuration.startTimer({ queue })
+    try {
+      const out = await this.run(queue, job)
+      stop({ outcome: 'completed' })
+      return out
+    } catch (err) {
+      if (err instanceof HostBusyError && token) {
+        stop({ outcome: 'completed' })
+        await job.moveToDelayed(Date.now() + err.retryInMs, token)
+        throw new DelayedError()
+      }
+      stop({ outcome: 'failed' })
+      if (err instanceof SpaceDeletedError) {
+        await this.spaceDeleted(err.space)
+        return { deleted: true }
+      }
+      if (err instanceof NeedsAuthorizationError) {
+        await setSpaceStatus(this.ctx.redis, err.space, 'needs_authorization', err.lastReason)
+        throw new UnrecoverableError(err.message)
+      }
+      if (isProtocolError(err)) {
+        this.ctx.metrics.verificationFailures.inc({ reason: err.reason })
+        const data = job.data as Partial<RepoJob>
+        if (data.repo) await this.ctx.store.setRepoStatus(data.space!, data.repo, 'failed', err.reason)
+      }
+      throw err
+    }
+  }
+
+  private async run(queue: QueueName, job: Job): Promise<unknown> {
+    switch (queue) {
+      case 'space-bootstrap':
+      case 'sweep': {
+        const { space } = job.data as SpaceJob
+        const bootstrap = queue === 'space-bootstrap'
+        const res = await sweepSpace(this.ctx, space, {
+          bootstrap,
+          fullCheckEvery: this.opts.fullCheckEvery ?? 12,
+        })
+        for (const repo of res.stale) await this.enqueueSync(space, repo, bootstrap ? 'bootstrap' : 'sweep')
+        if (bootstrap) {
+          await this.queues.sweep.upsertJobScheduler(
+            `sweep:${space}`,
+            { every: this.opts.sweepIntervalSec * 1000 },
+            { name: 'sweep', data: { space } },
+          )
+          await this.queues['notify-renewal'].upsertJobScheduler(
+            `renew:${space}`,
+            { every: this.opts.notifyRenewSec * 1000 },
+            { name: 'renew', data: { space } },
+          )
+          if (res.registered) this.ctx.metrics.notifyRegistrationsActive.inc()
+        }
+        await setSpaceStatus(this.ctx.redis, space, 'active')
+        return { writers: res.writers, stale: res.stale.length }
+      }
+      case 'repo-sync':
+        return this.runSync(job.data as RepoJob)
+      case 'repo-recovery': {
+        const { space, repo } = job.data as RepoJob
+        const res = await recoverRepo(this.ctx, space, repo).catch((err) =>
+          this.repoFailure(space, repo, err, 'full'),
+        )
+        if (res && res.kind === 'recovered') {
+          this.ctx.metrics.repoSyncs.inc({ mode: 'full', outcome: 'ok' })
+          this.ctx.metrics.recordsStored.inc({ op: 'create' }, res.records)
+        }
+        return res
+      }
+      case 'notify-renewal': {
+        const { space } = job.data as SpaceJob
+        return { expiresAt: await renewNotify(this.ctx, space) }
+      }
+      default:
+        return null
+    }
+  }
+
+  private async runSync(data: RepoJob): Promise<unknown> {
+    const { space, repo } = data
+    await this.ctx.redis.del(dirtyKey(space, repo))
+    const res = await syncRepo(this.ctx, space, repo).catch((err) =>
+      this.repoFailure(space, repo, err, 'incremental'),
+    )
+    if (!res) return null
+    if (res.kind === 'needs_recovery') await this.enqueueRecovery(space, repo, 'divergence')
+    if (res.kind === 'synced') {
+      this.ctx.metrics.repoSyncs.inc({ mode: 'incremental', outcome: 'ok' })
+      if (res.upserts) this.ctx.metrics.recordsStored.inc({ op: 'update' }, res.upserts)
+      if (res.deletes) this.ctx.metrics.recordsStored.inc({ op: 'delete' }, res.deletes)
+      if (data.hintAt) this.ctx.metrics.syncNotifyToVisible.observe((Date.now() - data.hintAt) / 1000)
+    }
+    return res
+  }
+
+  /** Host answers about the repo's account: hide, re-resolve, or give up on this job. */
+  private async repoFailure(
+    space: string,
+    repo: string,
+    err: unknown,
+    mode: 'incremental' | 'full',
+  ): Promise<null> {
+    if (isSpaceCallError(err)) {
+      if (err.kind === 'repo_deactivated' || err.kind === 'repo_takendown' || err.kind === 'repo_suspended') {
+        const status =
+          err.kind === 'repo_deactivated'
+            ? 'deactivated'
+            : err.kind === 'repo_takendown'
+              ? 'takendown'
+              : 'suspended'
+        await this.ctx.store.setAccountStatus(repo, status)
+        return null
+      }
+      if (err.kind === 'repo_not_found') {
+        // Migration moves the repo to another host with a fresh oplog: re-resolve, then rebuild there.
+        const before = (await this.ctx.hosts.repoHost(repo)).pds
+        const after = (await this.ctx.hosts.repoHost(repo, true)).pds
+        if (after !== before) {
+          await this.enqueueRecovery(space, repo, 'account')
+          return null
+        }
+        await this.ctx.store.setRepoStatus(space, repo, 'failed', 'repo_not_found')
+        return null
+      }
+    }
+    this.ctx.metrics.repoSyncs.inc({ mode, outcome: isProtocolError(err) ? 'rejected' : 'failed' })
+    throw err
+  }
+
+  private async onCompleted(queue: QueueName, job: Job): Promise<void> {
+    if (queue !== 'repo-sync') return
+    const { space, repo } = job.data as RepoJob
+    // A hint arrived while this job ran (its add was coalesced into the running job): run once more.
+    if ((await this.ctx.redis.exists(dirtyKey(space, repo))) === 1)
+      await this.enqueueSync(space, repo, 'dirty')
+  }
+
+  private async onFailed(queue: QueueName, job: Job | undefined, err: Error): Promise<void> {
+    if (!job || err instanceof DelayedError || err.name === 'DelayedError') return
+    this.ctx.logger.warn({ queue, job: job.id, attempt: job.attemptsMade, err: err.message }, 'job failed')
+    const attempts = job.opts.attempts ?? 1
+    if (job.attemptsMade < attempts && err.name !== 'UnrecoverableError') {
+      this.ctx.metrics.jobRetries.inc({ queue })
+      return
+    }
+    this.ctx.metrics.jobDeadLetters.inc({ queue })
+    const letter: DeadLetter = {
+      queue,
+      jobId: job.id ?? '',
+      data: job.data,
+      reason: err.message.slice(0, 500),
+      failedAt: Date.now(),
+    }
+    await this.queues['dead-letter'].add('dead', letter, { removeOnComplete: false, removeOnFail: false })
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()))
+    await Promise.all(Object.values(this.queues).map((q) => q.close()))
+  }
+}

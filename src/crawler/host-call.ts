@@ -1,0 +1,65 @@
+/**
+ * Runs one unit of work against one host under the per-host limiter and with the space's credential.
+ *
+ * - No lease (host at its concurrency or rate cap, circuit open, Retry-After pending): throws
+ *   HostBusyError with how long to wait, and the job moves itself to the delayed set.
+ * - The host refused the credential (expired or invalid): the credential is dropped, a new one minted,
+ *   and the work retried once.
+ * - Transport failures and 429/5xx count toward the host's circuit breaker; any success resets it.
+ */
+import type { SyncContext } from './sync-context.js'
+import type { HeldCredential } from './credential-manager.js'
+import { isSpaceCallError } from './space-errors.js'
+
+export class HostBusyError extends Error {
+  override readonly name = 'HostBusyError'
+  constructor(
+    readonly host: string,
+    readonly retryInMs: number,
+    readonly reason: string,
+  ) {
+    super(`host ${host} is busy (${reason}); retry in ${retryInMs} ms`)
+  }
+}
+
+const HOST_FAULTS = new Set(['rate_limited', 'unavailable', 'bad_response'])
+
+export function hostKey(url: string): string {
+  return new URL(url).host
+}
+
+export async function withHost<T>(
+  ctx: SyncContext,
+  space: string,
+  url: string,
+  work: (cred: HeldCredential) => Promise<T>,
+): Promise<T> {
+  const host = hostKey(url)
+  const lease = await ctx.limiter.acquire(host)
+  if (!lease.ok) throw new HostBusyError(host, lease.retryInMs, lease.reason)
+  try {
+    let cred = await ctx.creds.get(space)
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const out = await work(cred)
+        await ctx.limiter.recordSuccess(host)
+        return out
+      } catch (err) {
+        if (isSpaceCallError(err)) {
+          if (attempt === 0 && (err.kind === 'credential_expired' || err.kind === 'credential_invalid')) {
+            await ctx.creds.invalidate(space, cred.credential)
+            cred = await ctx.creds.get(space)
+            continue
+          }
+          if (HOST_FAULTS.has(err.kind)) {
+            const state = await ctx.limiter.recordFailure(host, err.retryAfterMs)
+            if (state === 'open') ctx.metrics.circuitBreakerTransitions.inc({ state: 'open' })
+          }
+        }
+        throw err
+      }
+    }
+  } finally {
+    await ctx.limiter.release(host, lease.leaseId)
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Everything a crawler job needs, passed explicitly: processors are plain functions of (context, job
+ * data), so the same code runs in one process (npm start) or across many workers.
+ */
+import type { Logger } from 'pino'
+import type { Redis } from 'ioredis'
+import type { SyncStore } from './sync-store.js'
+import type { SpaceClient } from './space-client.js'
+import type { CredentialManager } from './credential-manager.js'
+import type { HostResolver } from './host-resolver.js'
+import type { HostLimiter } from './host-limiter.js'
+import type { SessionStore } from './session-store.js'
+import type { Metrics } from '../metrics/metrics.js'
+
+export interface SyncContext {
+  store: SyncStore
+  client: SpaceClient
+  creds: CredentialManager
+  hosts: HostResolver
+  limiter: HostLimiter
+  sessions: SessionStore
+  redis: Redis
+  logger: Logger
+  metrics: Metrics
+  /** Our registered service id for notifications: did:web:...#atproto_space_syncer ('' = do not register). */
+  serviceId: string
+  maxCarBytes: number
+  /** Page size for listRepoOps / listRepos. */
+  pageLimit: number
+}
