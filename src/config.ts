@@ -42,6 +42,12 @@ export interface Config {
   clientId: string
   /** Private JWK (JSON) of the client attestation key; its public half is in the client metadata. */
   clientKeyJwk: string
+  /** Bearer token for dev.spaceview.admin.* (empty disables the admin methods). */
+  adminToken: string
+  /** WebSocket URLs of firehoses (com.atproto.sync.subscribeRepos) for #account / #identity events. */
+  firehoseUrls: string[]
+  /** Where worker processes reach the store owner when the store is embedded (default: the API). */
+  storeUrl: string
   logLevel: string
 }
 
@@ -102,6 +108,9 @@ export function loadConfig(env: Env = process.env): Config {
     admissionTtlSec: int(env, 'SPACEVIEW_ADMISSION_TTL_SEC', 300, 1),
     clientId: env.SPACEVIEW_CLIENT_ID ?? '',
     clientKeyJwk: env.SPACEVIEW_CLIENT_KEY ?? '',
+    adminToken: env.SPACEVIEW_ADMIN_TOKEN ?? '',
+    firehoseUrls: (env.SPACEVIEW_FIREHOSE_URLS ?? '').split(',').map((u) => u.trim()).filter(Boolean),
+    storeUrl: env.SPACEVIEW_STORE_URL ?? `http://127.0.0.1:${apiPort}`,
     logLevel: env.LOG_LEVEL ?? 'info',
   }
 }

@@ -12,7 +12,7 @@ import { Firehose, type Event } from '@atproto/sync'
 import { IdResolver } from '@atproto/identity'
 import type { Logger } from 'pino'
 import type { AccountStatus } from '../merge/types.js'
-import type { SyncStore } from './sync-store.js'
+import type { SyncStore } from '../merge/sync-store.js'
 
 export interface AccountEventDeps {
   store: Pick<SyncStore, 'setAccountStatus'>

@@ -19,7 +19,7 @@ import { DelegationSource } from './delegation-source.js'
 import { CredentialManager } from './credential-manager.js'
 import { HostLimiter } from './host-limiter.js'
 import type { SyncContext } from './sync-context.js'
-import type { SyncStore } from './sync-store.js'
+import type { SyncStore } from '../merge/sync-store.js'
 import { createClientAttestation } from '../protocol/client-attestation.js'
 import type { JWK } from 'jose'
 

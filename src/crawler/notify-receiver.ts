@@ -15,7 +15,7 @@ import { assertDid, assertTid } from '../protocol/identifiers.js'
 import { bytesEqual, decodeBase64 } from '../protocol/bytes.js'
 import type { KeyResolver } from '../protocol/token-claims.js'
 import type { Metrics } from '../metrics/metrics.js'
-import type { SyncStore } from './sync-store.js'
+import type { SyncStore } from '../merge/sync-store.js'
 
 export const NOTIFY_WRITE = 'com.atproto.space.notifyWrite'
 export const NOTIFY_SPACE_DELETED = 'com.atproto.space.notifySpaceDeleted'

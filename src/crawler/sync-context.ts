@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino'
 import type { Redis } from 'ioredis'
-import type { SyncStore } from './sync-store.js'
+import type { SyncStore } from '../merge/sync-store.js'
 import type { SpaceClient } from './space-client.js'
 import type { CredentialManager } from './credential-manager.js'
 import type { HostResolver } from './host-resolver.js'

@@ -4,7 +4,7 @@
  * it in-process; a remote implementation (store-rpc) lets crawler processes that cannot open the
  * embedded engine themselves write through the one process that holds it.
  */
-import type { MergeStore } from '../merge/store.js'
+import type { MergeStore } from './store.js'
 
 export type SyncStore = Pick<
   MergeStore,
