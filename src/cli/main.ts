@@ -4,6 +4,10 @@
  */
 import { verifyCarCommand } from './verify-car.js'
 import { lthashCommand } from './lthash.js'
+import { statusCommand } from './status.js'
+import { addSpaceCommand } from './add-space.js'
+import { reportCommand } from './report.js'
+import { aclExplainCommand } from './acl-explain.js'
 import { UsageError } from './args.js'
 
 type Verb = { summary: string; run: (argv: string[], out: (s: string) => void) => Promise<number> | number }
@@ -11,6 +15,10 @@ type Verb = { summary: string; run: (argv: string[], out: (s: string) => void) =
 const VERBS: Record<string, Verb> = {
   'verify-car': { summary: 'verify a getRepo CAR file and print a JSON summary', run: verifyCarCommand },
   lthash: { summary: 'print the LtHash digest of a set of elements', run: lthashCommand },
+  status: { summary: 'per space: writers, synced/behind/recovering/failed, last error, lag', run: statusCommand },
+  'add-space': { summary: "sync a space through a member's session", run: addSpaceCommand },
+  acl: { summary: 'acl explain <space> <did>: why a caller is admitted or denied', run: aclExplainCommand },
+  report: { summary: "render an HTML page of charts from a running instance's metrics", run: reportCommand },
 }
 
 export function usage(): string {
@@ -18,7 +26,13 @@ export function usage(): string {
   return [
     'Usage: spaceview <command> [options]',
     '',
-    'Commands:',
+    'Process commands (run until Ctrl-C):',
+    '  start       devnet + workers + API in one process (the demo behind npm start)',
+    '  api         the API, notification receivers and /metrics',
+    '  worker      crawler workers (any number of processes)',
+    '  devnet      a simulated permissioned-data network (TEST KEYS ONLY)',
+    '',
+    'Operator commands:',
     ...Object.entries(VERBS).map(([name, v]) => `  ${name.padEnd(width)}  ${v.summary}`),
     '',
     'Run `spaceview <command> --help` for a command\'s options.',

@@ -30,3 +30,13 @@ export function assertTid(value: unknown, what = 'rev'): asserts value is string
 export function compareTid(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
+
+const S32 = '234567abcdefghijklmnopqrstuvwxyz'
+
+/** Milliseconds since the epoch encoded in a TID (its first 11 characters are microseconds). */
+export function tidTimestampMs(tid: string): number {
+  assertTid(tid)
+  let micros = 0
+  for (const ch of tid.slice(0, 11)) micros = micros * 32 + S32.indexOf(ch)
+  return Math.floor(micros / 1000)
+}
