@@ -23,8 +23,6 @@ export interface Config {
   serviceFragment: string
   /** Public origin of our API (where notifyWrite arrives). */
   publicUrl: string
-  /** Hex secp256k1 private key for our service identity (service auth we sign). */
-  serviceSigningKeyHex: string
   /** Hex 32-byte key encrypting sessions and credentials at rest in Redis. */
   secretsKeyHex: string
   plcUrl: string
@@ -94,7 +92,6 @@ export function loadConfig(env: Env = process.env): Config {
     serviceDid: env.SPACEVIEW_SERVICE_DID ?? '',
     serviceFragment: env.SPACEVIEW_SERVICE_FRAGMENT ?? 'atproto_space_syncer',
     publicUrl: env.SPACEVIEW_PUBLIC_URL ?? `http://127.0.0.1:${apiPort}`,
-    serviceSigningKeyHex: hex(env, 'SPACEVIEW_SIGNING_KEY', 32),
     secretsKeyHex: hex(env, 'SPACEVIEW_SECRETS_KEY', 32),
     plcUrl: env.SPACEVIEW_PLC_URL ?? 'https://plc.directory',
     allowPrivateAddresses: bool(env, 'SPACEVIEW_ALLOW_PRIVATE_ADDRESSES', false),

@@ -155,7 +155,7 @@ describe('docker-compose.yml', () => {
       'CLICKHOUSE_URL',
       'CLICKHOUSE_DATABASE',
       'SPACEVIEW_SECRETS_KEY',
-      'SPACEVIEW_SIGNING_KEY',
+      'SPACEVIEW_ADMIN_TOKEN',
     ]) {
       expect({ key, api: env('api')[key] }).toEqual({ key, api: env('workers')[key] })
     }

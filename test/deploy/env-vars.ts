@@ -87,10 +87,10 @@ export const DEPLOY_ENV_VARS: readonly EnvVar[] = [
     description: 'Public origin of the API (the notifyWrite endpoint hosts call).',
   },
   {
-    name: 'SPACEVIEW_SIGNING_KEY',
+    name: 'SPACEVIEW_ADMIN_TOKEN',
     readBy: 'spaceview',
-    default: '(empty)',
-    description: 'Hex secp256k1 private key of the service identity; the same for api and workers.',
+    default: '(empty: admin methods off)',
+    description: 'Bearer token for dev.spaceview.admin.* (managed membership, explainAccess).',
   },
   {
     name: 'SPACEVIEW_SECRETS_KEY',
