@@ -10,4 +10,7 @@ export default {
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   globalSetup: '<rootDir>/test/global-setup.js',
   testTimeout: 30000,
+  // Some libraries (BullMQ's blocking Redis connections, chdb's native threads) keep the event loop alive
+  // after their owners close; without this a green run would hang CI instead of exiting.
+  forceExit: true,
 }
