@@ -9,7 +9,8 @@ const [verb, ...rest] = process.argv.slice(2)
 try {
   if (verb in PROCESS_VERBS) {
     const { run } = await import(`../dist/workers/${PROCESS_VERBS[verb]}.js`)
-    process.exitCode = await run(rest)
+    // A process verb returns after closing what it opened; exit even if a library keeps a handle open.
+    process.exit(await run(rest))
   } else if (verb === 'devnet') {
     const { runDevnetCli } = await import('../dist/src/devnet/cli.js')
     process.exitCode = await runDevnetCli(rest)
