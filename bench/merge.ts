@@ -14,7 +14,7 @@
  * Prints progress lines while loading, a summary, and as the LAST line one JSON object with the figures.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { DEFAULT_BATCH, MergeStore, type BatchStats, type ReadStrategy } from '../src/merge/index.js'
@@ -124,6 +124,7 @@ const percentile = (xs: number[], p: number): number => {
 const round = (n: number, d = 2): number => Math.round(n * 10 ** d) / 10 ** d
 
 async function main(): Promise<void> {
+  const loadStart = loadavg()
   const batches: BatchStats[] = []
   const config = (readStrategy: ReadStrategy, batch = BATCH) => ({
     clickhouse: { transport: 'embedded' as const, path: dir, database: 'bench' },
@@ -142,20 +143,19 @@ async function main(): Promise<void> {
   const repoCount = Math.ceil(TOTAL / RECORDS_PER_REPO)
   const perWave = Math.max(1, Math.floor(BATCH.maxRows / (RECORDS_PER_REPO + 1)))
   for (let s = 0; s < SPACES; s++) await store.upsertSpace(spaceUri(s))
+  const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   let lastLog = t0
   let loaded = 0
   const waves: Promise<WriteResult[]>[] = []
   for (let i = 0; i < repoCount; i += perWave) {
     if (waves.length >= 2) await waves.shift()
-    const wave = repos
-      .slice(i, Math.min(i + perWave, repoCount))
-      .map(({ s, a }) =>
-        store.replaceRepo({
-          ...commitOf(spaceUri(s), authorDid(s, a), rkeyOf(1)),
-          records: repoRecords(s, a, RECORDS_PER_REPO, 1),
-        }),
-      )
+    const wave = repos.slice(i, Math.min(i + perWave, repoCount)).map(({ s, a }) =>
+      store.replaceRepo({
+        ...commitOf(spaceUri(s), authorDid(s, a), rkeyOf(1)),
+        records: repoRecords(s, a, RECORDS_PER_REPO, 1),
+      }),
+    )
     const p = Promise.all(wave)
     void p.then(() => (loaded += wave.length * RECORDS_PER_REPO))
     waves.push(p)
@@ -169,6 +169,10 @@ async function main(): Promise<void> {
   }
   await Promise.all(waves)
   const loadSec = (performance.now() - t0) / 1000
+  // CPU of the whole process (JS and the engine's threads, background merges included): a figure that does
+  // not depend on how busy the rest of the machine is.
+  const loadCpu = process.cpuUsage(cpu0)
+  const loadCpuSec = (loadCpu.user + loadCpu.system) / 1e6
   const loadedRecords = repoCount * RECORDS_PER_REPO
   const insertRate = loadedRecords / loadSec
   const loadBatches = batches.length
@@ -223,7 +227,19 @@ async function main(): Promise<void> {
   await single.close()
   log(`  baseline (one insert per repo write of 20 records): ${Math.round(baselineRate)} rec/s`)
 
-  // ---- reads: the same random listRecords queries under both strategies, interleaved.
+  // ---- reads, once background merges have settled (bounded wait), as a steady-state server would see.
+  const settleStart = performance.now()
+  while (performance.now() - settleStart < 120_000) {
+    const [m] = await store.clickhouse.query<{ n: number | string }>('SELECT count() AS n FROM system.merges')
+    if (Number(m?.n) === 0) break
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+  const settledSec = (performance.now() - settleStart) / 1000
+  const [parts] = await store.clickhouse.query<{ n: number | string }>(
+    "SELECT count() AS n FROM system.parts WHERE active AND database = 'bench' AND table = 'records'",
+  )
+  log(`  merges settled after ${round(settledSec, 1)} s; ${Number(parts?.n)} active parts`)
+  // The same random listRecords queries under both strategies, interleaved.
   const alt = await MergeStore.open(config('limit-by'), { migrate: false })
   const queries: ListRecordsQuery[] = Array.from({ length: SAMPLES }, () => {
     const s = int(SPACES)
@@ -244,6 +260,7 @@ async function main(): Promise<void> {
     await store.listRecords(q)
     await alt.listRecords(q)
   }
+  const readCpu0 = process.cpuUsage()
   for (let i = 0; i < queries.length; i++) {
     const order: ReadStrategy[] = i % 2 === 0 ? ['final', 'limit-by'] : ['limit-by', 'final']
     for (const strategy of order) {
@@ -253,7 +270,16 @@ async function main(): Promise<void> {
       if (strategy === 'final') rows += page.records.length
     }
   }
+  const readCpu = process.cpuUsage(readCpu0)
+  const readCpuMsPerQuery = (readCpu.user + readCpu.system) / 1000 / (2 * queries.length)
   await alt.close()
+  // The engine's per-query floor on this machine, for reading the figures above.
+  const floorLat: number[] = []
+  for (let i = 0; i < 200; i++) {
+    const t = performance.now()
+    await store.clickhouse.query('SELECT 1')
+    floorLat.push(performance.now() - t)
+  }
   const getLat: number[] = []
   for (let i = 0; i < Math.min(SAMPLES, 500); i++) {
     const s = int(SPACES)
@@ -287,10 +313,14 @@ async function main(): Promise<void> {
       batches: loadBatches,
       baselineOneInsertPerWriteRecordsPerSec: Math.round(baselineRate),
       ratioVsBaseline: round(insertRate / baselineRate, 1),
+      cpuSeconds: round(loadCpuSec, 1),
+      recordsPerCpuSecond: Math.round(loadedRecords / loadCpuSec),
     },
     incremental: { updates: repoCount, rows: updateRows, rowsPerSec: Math.round(updateRows / updateSec) },
     listRecords: {
       samples: SAMPLES,
+      activeParts: Number(parts?.n),
+      cpuMsPerQuery: round(readCpuMsPerQuery),
       avgRows: round(rows / SAMPLES, 1),
       finalMs: reads.final,
       limitByMs: reads.limitBy,
@@ -298,11 +328,13 @@ async function main(): Promise<void> {
       p99RatioLimitByOverFinal: round(reads.limitBy.p99 / reads.final.p99),
     },
     getRecordMs: { p50: round(percentile(getLat, 0.5)), p99: round(percentile(getLat, 0.99)) },
+    select1FloorMs: { p50: round(percentile(floorLat, 0.5)), p99: round(percentile(floorLat, 0.99)) },
     countRecordsMs: {
       p50: round(percentile(countLat, 0.5)),
       recordsPerSpace: AUTHORS_PER_SPACE * RECORDS_PER_REPO,
     },
     rssMb: { peak: mb(peakRss), end: mb(rssEnd) },
+    loadAvg1m: { start: round(loadStart[0]!), end: round(loadavg()[0]!) },
     targets: { insertRecordsPerSec: 200_000, listRecordsP99Ms: 10 },
   }
   log(

@@ -50,6 +50,15 @@ interface CommitRowFromDb {
   lt_state?: string
 }
 
+/** Repos (or spaces) per lookup query: keeps bound parameters small (HTTP sends them in the URL). */
+const PER_LOOKUP = 1000
+
+function chunks<T>(xs: readonly T[]): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < xs.length; i += PER_LOOKUP) out.push(xs.slice(i, i + PER_LOOKUP))
+  return out
+}
+
 function repoKey(space: string, author: string): string {
   return `${space}\n${author}`
 }
@@ -186,11 +195,32 @@ export class RepoWriter {
   }
 
   private async activeEpochs(spaces: string[]): Promise<Map<string, number>> {
-    const rows = await this.ch.query<{ space: string; epoch: number | string }>(
-      `SELECT space, epoch FROM ${this.spaces} FINAL WHERE space IN {spaces:Array(String)} AND status = 'active'`,
-      { spaces },
-    )
-    return new Map(rows.map((r) => [r.space, Number(r.epoch)]))
+    const out = new Map<string, number>()
+    for (const part of chunks(spaces)) {
+      const rows = await this.ch.query<{ space: string; epoch: number | string }>(
+        `SELECT space, epoch FROM ${this.spaces} FINAL WHERE space IN {spaces:Array(String)} AND status = 'active'`,
+        { spaces: part },
+      )
+      for (const r of rows) out.set(r.space, Number(r.epoch))
+    }
+    return out
+  }
+
+  /**
+   * Runs `sql` (with {spaces} and {authors} parameters) for the repos of `ops`, a chunk at a time. The
+   * rows may include other (space, author) pairs of the same spaces and authors; callers filter.
+   */
+  private async byRepos<T>(ops: readonly WriteOp[], sql: string): Promise<T[]> {
+    const repos = new Map<string, { space: string; author: string }>()
+    for (const op of ops)
+      repos.set(repoKey(spaceOf(op), authorOf(op)), { space: spaceOf(op), author: authorOf(op) })
+    const out: T[] = []
+    for (const part of chunks([...repos.values()])) {
+      const spaces = [...new Set(part.map((r) => r.space))]
+      const authors = [...new Set(part.map((r) => r.author))]
+      out.push(...(await this.ch.query<T>(sql, { spaces, authors })))
+    }
+    return out
   }
 
   /**
@@ -205,12 +235,12 @@ export class RepoWriter {
     if (ops.length === 0) return out
     const wanted = new Set(ops.map((op) => repoKey(spaceOf(op), authorOf(op))))
     const withLt = ops.some((op) => op.kind === 'status')
-    const rows = await this.ch.query<CommitRowFromDb>(
+    const rows = await this.byRepos<CommitRowFromDb>(
+      ops,
       `SELECT space, epoch, author, rev, version, generation, status, reason, commit_hash${withLt ? ', lt_state' : ''}
        FROM ${this.records} FINAL
        WHERE kind = 'commit' AND space IN {spaces:Array(String)} AND collection = ''
          AND author IN {authors:Array(String)} AND rkey = ''`,
-      { spaces: [...new Set(ops.map(spaceOf))], authors: [...new Set(ops.map(authorOf))] },
     )
     for (const r of rows) {
       const key = repoKey(r.space, r.author)
@@ -244,16 +274,16 @@ export class RepoWriter {
       if (commits.get(key)?.rev != null) stored.push(op)
     }
     if (stored.length === 0) return out
-    const rows = await this.ch.query<{
+    const rows = await this.byRepos<{
       space: string
       epoch: number | string
       author: string
       collection: string
       rkey: string
     }>(
+      stored,
       `SELECT space, epoch, author, collection, rkey FROM ${this.records} FINAL
        WHERE kind = 'record' AND space IN {spaces:Array(String)} AND author IN {authors:Array(String)}`,
-      { spaces: [...new Set(stored.map(spaceOf))], authors: [...new Set(stored.map(authorOf))] },
     )
     for (const r of rows) {
       if (epochs.get(r.space) !== Number(r.epoch)) continue

@@ -49,7 +49,8 @@ function decode(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(decode)
   if (value && typeof value === 'object') {
     const o = value as Record<string, unknown>
-    if (typeof o.$b64 === 'string' && Object.keys(o).length === 1) return new Uint8Array(Buffer.from(o.$b64, 'base64'))
+    if (typeof o.$b64 === 'string' && Object.keys(o).length === 1)
+      return new Uint8Array(Buffer.from(o.$b64, 'base64'))
     if (typeof o.$date === 'string' && Object.keys(o).length === 1) return new Date(o.$date)
     return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, decode(v)]))
   }
@@ -76,7 +77,8 @@ export function storeRpcHandler(store: SyncStore, token: string) {
       res.end(JSON.stringify(body))
     }
     const auth = Buffer.from(req.headers.authorization ?? '')
-    if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) return reply(401, { error: 'AuthRequired' })
+    if (auth.length !== expected.length || !timingSafeEqual(auth, expected))
+      return reply(401, { error: 'AuthRequired' })
     const method = (req.url ?? '').split('?')[0]!.slice(STORE_RPC_PATH.length) as Method
     if (req.method !== 'POST' || !METHODS.includes(method)) return reply(404, { error: 'MethodNotFound' })
     try {
@@ -104,7 +106,8 @@ export class RemoteStore implements SyncStore {
       body: JSON.stringify(encode(args)),
     })
     const body = (await res.json()) as { result?: unknown; message?: string; error?: string }
-    if (!res.ok) throw new Error(`store ${method} failed (${res.status}): ${body.message ?? body.error ?? 'no detail'}`)
+    if (!res.ok)
+      throw new Error(`store ${method} failed (${res.status}): ${body.message ?? body.error ?? 'no detail'}`)
     return decode(body.result) as T
   }
 

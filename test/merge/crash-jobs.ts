@@ -6,7 +6,7 @@ import { commit, SPACE_A } from './helpers.js'
 export type CrashOp = { kind: 'update'; u: RepoUpdate } | { kind: 'replace'; s: RepoSnapshot }
 
 export const CRASH_SPACE = SPACE_A
-const AUTHORS = Array.from({ length: 16 }, (_, i) => `did:plc:crash${String(i).padStart(4, '0')}`)
+const AUTHORS = Array.from({ length: 12 }, (_, i) => `did:plc:crash${String(i).padStart(4, '0')}`)
 
 function records(author: number, count: number, version: number): RepoSnapshot['records'] {
   return Array.from({ length: count }, (_, i) => ({
@@ -30,7 +30,7 @@ export function crashJobs(): { batch1: CrashOp[]; batch2: CrashOp[] } {
   // Batch 2: a recovery of every author with many more records, then an incremental update on top.
   const batch2: CrashOp[] = []
   AUTHORS.forEach((author, a) => {
-    batch2.push({ kind: 'replace', s: { ...commit(CRASH_SPACE, author, 200), records: records(a, 2500, 2) } })
+    batch2.push({ kind: 'replace', s: { ...commit(CRASH_SPACE, author, 200), records: records(a, 2000, 2) } })
     batch2.push({
       kind: 'update',
       u: {

@@ -277,16 +277,14 @@ describe('merge store lifecycle', () => {
     try {
       batches.length = 0
       const t1 = performance.now()
-      const pending = authors
-        .slice(0, 9)
-        .map((a, i) =>
-          small.applyRepoUpdate({
-            ...next(space, a),
-            since: results[i]!.rev,
-            upserts: recs('y', 2),
-            deletes: [],
-          }),
-        )
+      const pending = authors.slice(0, 9).map((a, i) =>
+        small.applyRepoUpdate({
+          ...next(space, a),
+          since: results[i]!.rev,
+          upserts: recs('y', 2),
+          deletes: [],
+        }),
+      )
       await Promise.all(pending.slice(0, 6))
       expect(performance.now() - t1).toBeLessThan(5000)
       expect(batches.map((b) => b.ops)).toEqual([3, 3])
@@ -296,6 +294,30 @@ describe('merge store lifecycle', () => {
     } finally {
       await small.close()
     }
+  })
+
+  test('a batch of more repos than one lookup holds sees every stored commit', async () => {
+    const space = `${SPACE_B}-wide`
+    await store.upsertSpace(space)
+    const authors = Array.from({ length: 2100 }, (_, i) => `did:plc:wide${i}`)
+    const first = await Promise.all(
+      authors.map((a) =>
+        store.applyRepoUpdate({ ...next(space, a), since: null, upserts: recs('w', 1), deletes: [] }),
+      ),
+    )
+    // Every chained update must find its repo's commit, whichever lookup chunk it fell into.
+    const second = await Promise.all(
+      authors.map((a, i) =>
+        store.applyRepoUpdate({
+          ...next(space, a),
+          since: first[i]!.rev,
+          upserts: [],
+          deletes: recs('w', 1),
+        }),
+      ),
+    )
+    expect(new Set(second.map((r) => `${r.outcome}/${r.version}`))).toEqual(new Set(['applied/2']))
+    expect(await store.countRecords(space)).toBe(0)
   })
 
   test('a write that cannot be encoded fails alone, not its batch', async () => {

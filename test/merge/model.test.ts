@@ -25,7 +25,7 @@ const BASE_AUTHORS = [
 ]
 const COLLECTIONS = ['app.bsky.feed.post', 'com.example.like']
 const RKEYS = ['3kaaa', '3kbbb', '3kccc', 'self', 'a:b~c', '3kddd', '3keee']
-const STEPS = 45
+const STEPS = 35
 const SEEDS = [1, 2, 3]
 
 type Op =
@@ -72,7 +72,7 @@ describe('merge store vs in-memory model', () => {
       const model = new MergeModel()
       // Each seed gets its own spaces and authors (account status is global) so runs do not interact.
       const spaces = SPACES.map((s) => `${s}${seed}`)
-      const AUTHORS = BASE_AUTHORS.map((a) => `${a}${seed}`)
+      const authors = BASE_AUTHORS.map((a) => `${a}${seed}`)
       let revCounter = 1000
       let clock = 1_000_000
       const history: Op[] = []
@@ -138,7 +138,7 @@ describe('merge store vs in-memory model', () => {
 
       const randomOp = (): Op => {
         const space = rnd.pick(spaces)
-        const author = rnd.pick(AUTHORS)
+        const author = rnd.pick(authors)
         const r = rnd.next()
         if (r < 0.6)
           return { kind: 'update', u: makeUpdate(space, author, model.repo(space, author)?.rev ?? null) }
@@ -175,7 +175,7 @@ describe('merge store vs in-memory model', () => {
           for (let i = 2 + rnd.int(5); i > 0; i--) ops.push(randomOp())
           // A chained pair for one repo inside the same batch: the second builds on the first.
           const space = rnd.pick(spaces)
-          const author = rnd.pick(AUTHORS)
+          const author = rnd.pick(authors)
           const first = makeUpdate(space, author, model.repo(space, author)?.rev ?? null)
           ops.push({ kind: 'update', u: first }, { kind: 'update', u: makeUpdate(space, author, first.rev) })
           await run(ops, what)
@@ -183,20 +183,20 @@ describe('merge store vs in-memory model', () => {
           what = 'conflicting update'
           const space = rnd.pick(spaces)
           await run(
-            [{ kind: 'update', u: makeUpdate(space, rnd.pick(AUTHORS), `3lwrong${rnd.int(99)}`) }],
+            [{ kind: 'update', u: makeUpdate(space, rnd.pick(authors), `3lwrong${rnd.int(99)}`) }],
             what,
           )
         } else if (r < 0.73) {
           what = 'forced snapshot with an older rev (migration)'
           const space = rnd.pick(spaces)
           const s: RepoSnapshot = {
-            ...commit(space, rnd.pick(AUTHORS), rnd.int(500)),
+            ...commit(space, rnd.pick(authors), rnd.int(500)),
             records: writes(5),
             force: true,
           }
           await run([{ kind: 'replace', s }], what)
         } else if (r < 0.88) {
-          const did = rnd.pick(AUTHORS)
+          const did = rnd.pick(authors)
           const status = rnd.pick<AccountStatus>([
             'active',
             'active',
@@ -232,7 +232,7 @@ describe('merge store vs in-memory model', () => {
         for (const space of spaces) {
           const filter: { collection?: string; author?: string } = {}
           if (rnd.chance(0.3)) filter.collection = rnd.pick(COLLECTIONS)
-          if (rnd.chance(0.3)) filter.author = rnd.pick(AUTHORS)
+          if (rnd.chance(0.3)) filter.author = rnd.pick(authors)
           const reverse = rnd.chance(0.3)
           const limit = 3 + rnd.int(25)
           const reader = rnd.chance(0.5) ? store : alt
@@ -260,7 +260,7 @@ describe('merge store vs in-memory model', () => {
           })
 
           const k = key()
-          const author = rnd.pick(AUTHORS)
+          const author = rnd.pick(authors)
           const rec = await reader.getRecord(space, author, k.collection, k.rkey)
           const wantRec =
             model.view(space, { author, collection: k.collection }).find((m) => m.rkey === k.rkey) ?? null
@@ -271,7 +271,7 @@ describe('merge store vs in-memory model', () => {
             [...touched]
               .filter((t) => t.startsWith(`${space}\n`))
               .map((t) => t.slice(space.length + 1))
-              .concat(rnd.pick(AUTHORS)),
+              .concat(rnd.pick(authors)),
           )) {
             const state = await store.getRepoState(space, a)
             const repo = model.repo(space, a)
