@@ -8,12 +8,17 @@
  *   notify-renewal   (scheduled per space) registerNotify well before the 24 h expiry
  *   dead-letter      jobs that used up their attempts, with the reason
  *
- * Invariants: job ids are hashes of (space, repo), so duplicates coalesce while queued; a hint that
+ * Invariants: job ids are hashes of (space, repo), so duplicates coalesce while queued — and only while
+ * queued: a job that used up its attempts is copied to dead-letter and removed, because BullMQ ignores an
+ * add whose id a kept failed job still holds, and the repo (or space) would never be pulled again; a hint that
  * arrives while its repo's job runs sets a dirty flag and the job is queued again when it completes, so
  * no hint is lost to coalescing; jobs that cannot reach their host right now (busy, rate limited, open
  * circuit) move themselves to the delayed set instead of holding a worker slot; every processor re-reads
  * state when it runs, so retries and duplicates are harmless; N worker processes give the same result as
- * one. Queue wiring lives here; processors know nothing of BullMQ.
+ * one. A space's sweep schedule is installed when the space is added, and a sweep of a space that never
+ * finished its bootstrap runs the bootstrap: a bootstrap that used up its attempts (space host down or
+ * rate limiting the credential exchange for longer than the backoff) is retried on that schedule instead
+ * of leaving the space stuck. Queue wiring lives here; processors know nothing of BullMQ.
  */
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job, type JobsOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
@@ -26,7 +31,7 @@ import { renewNotify, sweepSpace } from './space-sweep.js'
 import { HostBusyError } from './host-call.js'
 import { NeedsAuthorizationError, SpaceDeletedError } from './credential-manager.js'
 import { isSpaceCallError } from './space-errors.js'
-import { setSpaceStatus } from './space-status.js'
+import { getSpaceStatus, setSpaceStatus } from './space-status.js'
 
 export interface CrawlerOptions {
   /** Queues this process works on (default: all). Any process may enqueue to any queue. */
@@ -41,6 +46,8 @@ export interface CrawlerOptions {
 }
 
 const dirtyKey = (space: string, repo: string) => `sv:dirty:${space}|${repo}`
+/** Set when a sync needed a recovery: a hint for a repo whose recovery is already running must not be lost. */
+const recoverDirtyKey = (space: string, repo: string) => `sv:recover-dirty:${space}|${repo}`
 
 export class Crawler {
   readonly queues: Record<QueueName, Queue>
@@ -63,7 +70,8 @@ export class Crawler {
       attempts: this.opts.attempts ?? 5,
       backoff: { type: 'exponential', delay: 1000 },
       removeOnComplete: true,
-      removeOnFail: 1000,
+      // The dead-letter queue keeps the job and its reason; a kept failed job would block its id forever.
+      removeOnFail: true,
     }
   }
 
@@ -86,10 +94,23 @@ export class Crawler {
 
   async addSpace(space: string): Promise<void> {
     await setSpaceStatus(this.ctx.redis, space, 'bootstrapping')
+    await this.scheduleSweep(space)
     await this.queues['space-bootstrap'].add(
       'bootstrap',
       { space } satisfies SpaceJob,
       this.jobOptions(jobId('space-bootstrap', space)),
+    )
+  }
+
+  private async scheduleSweep(space: string): Promise<void> {
+    // The first sweep is due one interval from now: the bootstrap is the first sweep (BullMQ would
+    // otherwise run an `every` schedule at once, a second bootstrap of a space still bootstrapping).
+    // Re-installing an existing schedule keeps its timing.
+    const every = this.opts.sweepIntervalSec * 1000
+    await this.queues.sweep.upsertJobScheduler(
+      `sweep:${space}`,
+      { every, startDate: Date.now() + every },
+      { name: 'sweep', data: { space } },
     )
   }
 
@@ -153,21 +174,28 @@ export class Crawler {
       case 'space-bootstrap':
       case 'sweep': {
         const { space } = job.data as SpaceJob
-        const bootstrap = queue === 'space-bootstrap'
+        // A sweep of a space still bootstrapping is a retry of a bootstrap that ran out of attempts.
+        const bootstrap =
+          queue === 'space-bootstrap' ||
+          (await getSpaceStatus(this.ctx.redis, space))?.status === 'bootstrapping'
         const res = await sweepSpace(this.ctx, space, {
           bootstrap,
           fullCheckEvery: this.opts.fullCheckEvery ?? 12,
         })
-        for (const repo of res.stale) await this.enqueueSync(space, repo, bootstrap ? 'bootstrap' : 'sweep')
+        const cause = bootstrap ? 'bootstrap' : 'sweep'
+        const unsynced = new Set(res.unsynced)
+        for (const repo of res.stale) {
+          // A repo we hold nothing for can only be fetched whole: skip the incremental job that would say so.
+          if (unsynced.has(repo)) await this.enqueueRecovery(space, repo, cause)
+          else await this.enqueueSync(space, repo, cause)
+        }
         if (bootstrap) {
-          await this.queues.sweep.upsertJobScheduler(
-            `sweep:${space}`,
-            { every: this.opts.sweepIntervalSec * 1000 },
-            { name: 'sweep', data: { space } },
-          )
+          await this.scheduleSweep(space)
+          // This run just registered: the first renewal is due one interval from now, not at once.
+          const renewEvery = this.opts.notifyRenewSec * 1000
           await this.queues['notify-renewal'].upsertJobScheduler(
             `renew:${space}`,
-            { every: this.opts.notifyRenewSec * 1000 },
+            { every: renewEvery, startDate: Date.now() + renewEvery },
             { name: 'renew', data: { space } },
           )
           if (res.registered) this.ctx.metrics.notifyRegistrationsActive.inc()
@@ -179,6 +207,8 @@ export class Crawler {
         return this.runSync(job.data as RepoJob)
       case 'repo-recovery': {
         const { space, repo } = job.data as RepoJob
+        // Hints from here on may be newer than the CAR this run fetches; onCompleted pulls them.
+        await this.ctx.redis.del(recoverDirtyKey(space, repo))
         const res = await recoverRepo(this.ctx, space, repo).catch((err) =>
           this.repoFailure(space, repo, err, 'full'),
         )
@@ -204,7 +234,12 @@ export class Crawler {
       this.repoFailure(space, repo, err, 'incremental'),
     )
     if (!res) return null
-    if (res.kind === 'needs_recovery') await this.enqueueRecovery(space, repo, 'divergence')
+    if (res.kind === 'needs_recovery') {
+      // If a recovery of this repo is already running, this add coalesces into it, and its CAR may predate
+      // the hint that brought us here: the flag makes the recovery's completion pull once more.
+      await this.ctx.redis.set(recoverDirtyKey(space, repo), '1', 'EX', 3600)
+      await this.enqueueRecovery(space, repo, 'divergence')
+    }
     if (res.kind === 'synced') {
       this.ctx.metrics.repoSyncs.inc({ mode: 'incremental', outcome: 'ok' })
       if (res.upserts) this.ctx.metrics.recordsStored.inc({ op: 'update' }, res.upserts)
@@ -249,11 +284,11 @@ export class Crawler {
   }
 
   private async onCompleted(queue: QueueName, job: Job): Promise<void> {
-    if (queue !== 'repo-sync') return
+    if (queue !== 'repo-sync' && queue !== 'repo-recovery') return
     const { space, repo } = job.data as RepoJob
     // A hint arrived while this job ran (its add was coalesced into the running job): run once more.
-    if ((await this.ctx.redis.exists(dirtyKey(space, repo))) === 1)
-      await this.enqueueSync(space, repo, 'dirty')
+    const key = queue === 'repo-sync' ? dirtyKey(space, repo) : recoverDirtyKey(space, repo)
+    if ((await this.ctx.redis.exists(key)) === 1) await this.enqueueSync(space, repo, 'dirty')
   }
 
   private async onFailed(queue: QueueName, job: Job | undefined, err: Error): Promise<void> {

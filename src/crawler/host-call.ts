@@ -5,11 +5,16 @@
  *   HostBusyError with how long to wait, and the job moves itself to the delayed set.
  * - The host refused the credential (expired or invalid): the credential is dropped, a new one minted,
  *   and the work retried once.
- * - Transport failures and 429/5xx count toward the host's circuit breaker; any success resets it.
+ * - Transport failures and 429/5xx count toward the host's circuit breaker; any success resets it. That
+ *   includes failures while a streamed body (a getRepo CAR) is being read, which reach us as a bare
+ *   HostError from the body iterator rather than as a SpaceCallError.
+ * - Every failed request that carries a HostError is counted in `spaceview_host_errors_total` by class, so
+ *   a 429 storm, a reset storm or a trickling host shows up in the metrics, not only in retried jobs.
  */
 import type { SyncContext } from './sync-context.js'
 import type { HeldCredential } from './credential-manager.js'
 import { isSpaceCallError } from './space-errors.js'
+import { isHostError, type HostError } from './host-errors.js'
 
 export class HostBusyError extends Error {
   override readonly name = 'HostBusyError'
@@ -23,6 +28,13 @@ export class HostBusyError extends Error {
 }
 
 const HOST_FAULTS = new Set(['rate_limited', 'unavailable', 'bad_response'])
+
+/** The transport failure behind an error from `work`, if there is one. */
+function hostErrorOf(err: unknown): HostError | undefined {
+  if (isHostError(err)) return err
+  if (isSpaceCallError(err) && isHostError(err.cause)) return err.cause
+  return undefined
+}
 
 export function hostKey(url: string): string {
   return new URL(url).host
@@ -45,6 +57,8 @@ export async function withHost<T>(
         await ctx.limiter.recordSuccess(host)
         return out
       } catch (err) {
+        const transport = hostErrorOf(err)
+        if (transport) ctx.metrics.hostErrors.inc({ class: transport.class })
         if (isSpaceCallError(err)) {
           if (attempt === 0 && (err.kind === 'credential_expired' || err.kind === 'credential_invalid')) {
             await ctx.creds.invalidate(space, cred.credential)
@@ -55,6 +69,10 @@ export async function withHost<T>(
             const state = await ctx.limiter.recordFailure(host, err.retryAfterMs)
             if (state === 'open') ctx.metrics.circuitBreakerTransitions.inc({ state: 'open' })
           }
+        } else if (transport?.retryable) {
+          // A body cut mid-stream (reset, stall, trickle past the total budget) is the host failing too.
+          const state = await ctx.limiter.recordFailure(host)
+          if (state === 'open') ctx.metrics.circuitBreakerTransitions.inc({ state: 'open' })
         }
         throw err
       }

@@ -7,10 +7,10 @@
  * absent from the verified index disappear with the swap: that is how deletions missed during a gap
  * propagate. A signature failure re-resolves the author's DID once (key rotation).
  */
-import { openRepoCar } from '../protocol/repo-car.js'
+import { openRepoCar, type VerifiedRepoHead } from '../protocol/repo-car.js'
 import { isProtocolError } from '../protocol/errors.js'
 import { bytesEqual } from '../protocol/bytes.js'
-import type { RecordWrite } from '../merge/types.js'
+import type { RecordWrite, RepoState } from '../merge/types.js'
 import type { SyncContext } from './sync-context.js'
 import { withHost } from './host-call.js'
 
@@ -19,9 +19,22 @@ export type RecoveryResult =
   | { kind: 'unchanged'; rev: string }
   | { kind: 'space_inactive' }
 
+interface VerifiedRepo {
+  head: VerifiedRepoHead
+  records: RecordWrite[]
+  /** Our state, read while the CAR downloaded. */
+  stored: RepoState | null
+}
+
 export async function recoverRepo(ctx: SyncContext, space: string, repo: string): Promise<RecoveryResult> {
   const { pds } = await ctx.hosts.repoHost(repo)
-  return withHost(ctx, space, pds, async (cred) => {
+  // The host lease covers download and verification only; the swap is store latency, and holding a slot of
+  // the host's concurrency cap through it would throttle every other job for that host.
+  const verified = await withHost(ctx, space, pds, async (cred): Promise<VerifiedRepo> => {
+    // Our state is read while the CAR downloads: it only decides "unchanged" and "force", and the store's
+    // own rev check still guards the swap. Caught here so a failed download leaves no unhandled rejection.
+    const stored = ctx.store.getRepoState(space, repo)
+    stored.catch(() => undefined)
     for (let attempt = 0; ; attempt++) {
       const didKey = await ctx.hosts.signingKey(repo, attempt > 0)
       const body = await ctx.client.getRepo(pds, cred, { space, repo })
@@ -37,24 +50,7 @@ export async function recoverRepo(ctx: SyncContext, space: string, repo: string)
         for await (const r of car.records()) {
           records.push({ collection: r.collection, rkey: r.rkey, cid: r.cid, value: r.value })
         }
-        const state = await ctx.store.getRepoState(space, repo)
-        if (state?.rev === car.head.rev && state.commitHash && bytesEqual(state.commitHash, car.head.hash)) {
-          return { kind: 'unchanged', rev: car.head.rev } as const
-        }
-        // A host reset or migration can serve an older rev than ours: the verified CAR still wins.
-        const force = state?.rev != null && state.rev >= car.head.rev
-        const res = await ctx.store.replaceRepo({
-          space,
-          author: repo,
-          rev: car.head.rev,
-          ltState: car.head.state,
-          commitHash: car.head.hash,
-          records,
-          force,
-        })
-        if (res.outcome === 'space_inactive') return { kind: 'space_inactive' } as const
-        ctx.metrics.recordsVerified.inc(records.length)
-        return { kind: 'recovered', rev: car.head.rev, records: records.length } as const
+        return { head: car.head, records, stored: await stored }
       } catch (err) {
         body.discard()
         if (attempt === 0 && isProtocolError(err) && err.reason === 'bad_signature') continue
@@ -62,4 +58,23 @@ export async function recoverRepo(ctx: SyncContext, space: string, repo: string)
       }
     }
   })
+
+  const { head, records, stored: state } = verified
+  if (state?.rev === head.rev && state.commitHash && bytesEqual(state.commitHash, head.hash)) {
+    return { kind: 'unchanged', rev: head.rev }
+  }
+  // A host reset or migration can serve an older rev than ours: the verified CAR still wins.
+  const force = state?.rev != null && state.rev >= head.rev
+  const res = await ctx.store.replaceRepo({
+    space,
+    author: repo,
+    rev: head.rev,
+    ltState: head.state,
+    commitHash: head.hash,
+    records,
+    force,
+  })
+  if (res.outcome === 'space_inactive') return { kind: 'space_inactive' }
+  ctx.metrics.recordsVerified.inc(records.length)
+  return { kind: 'recovered', rev: head.rev, records: records.length }
 }

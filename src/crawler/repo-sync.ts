@@ -14,7 +14,7 @@ import { verifyCommit, type SignedCommit } from '../protocol/commit.js'
 import { isProtocolError, ProtocolError } from '../protocol/errors.js'
 import { RepoOpsApplier, type StagedChange } from '../protocol/repo-ops.js'
 import { encodeRecordJson } from '../protocol/record-codec.js'
-import type { RecordWrite, RecordKey } from '../merge/types.js'
+import type { RecordWrite, RecordKey, RepoUpdate } from '../merge/types.js'
 import type { SyncContext } from './sync-context.js'
 import type { HeldCredential } from './credential-manager.js'
 import { withHost } from './host-call.js'
@@ -51,7 +51,7 @@ export async function verifyAuthorCommit(
   }
 }
 
-interface Pulled {
+interface PulledOps {
   commit?: SignedCommit
   applier: RepoOpsApplier
 }
@@ -64,7 +64,7 @@ async function pullOps(
   repo: string,
   state: Uint8Array,
   since: string,
-): Promise<Pulled> {
+): Promise<PulledOps> {
   const applier = new RepoOpsApplier(state, since)
   let commit: SignedCommit | undefined
   for await (const page of ctx.client.listRepoOpsPages(pds, cred, {
@@ -97,6 +97,11 @@ function toWrites(
   return { upserts, deletes }
 }
 
+/** What the host exchange concluded: a verified update to land, or a result with nothing to store. */
+type Pulled =
+  | { kind: 'apply'; update: RepoUpdate; ops: number; upserts: number; deletes: number }
+  | Exclude<SyncResult, { kind: 'synced' }>
+
 export async function syncRepo(ctx: SyncContext, space: string, repo: string): Promise<SyncResult> {
   const state = await ctx.store.getRepoState(space, repo)
   if (!state || state.rev === null || state.ltState === null)
@@ -105,12 +110,14 @@ export async function syncRepo(ctx: SyncContext, space: string, repo: string): P
   const ltState = state.ltState
   const { pds } = await ctx.hosts.repoHost(repo)
 
-  return withHost(ctx, space, pds, async (cred) => {
+  // The host lease covers the host exchange only; landing the verified update is store latency, and
+  // holding a slot of the host's concurrency cap through it would throttle every other job for that host.
+  const pulled = await withHost(ctx, space, pds, async (cred): Promise<Pulled> => {
     let lastReason = ''
     for (let attempt = 0; attempt < 2; attempt++) {
       const pulled = await pullOps(ctx, cred, pds, space, repo, ltState, since)
       if (!pulled.commit) {
-        if (pulled.applier.opCount === 0) return { kind: 'no_repo' } as const
+        if (pulled.applier.opCount === 0) return { kind: 'no_repo' }
         throw new ProtocolError('malformed_op', 'host returned ops but no head commit on its last page')
       }
       await verifyAuthorCommit(ctx, space, repo, pulled.commit)
@@ -124,8 +131,7 @@ export async function syncRepo(ctx: SyncContext, space: string, repo: string): P
         }
         throw err
       }
-      if (out.changes.length === 0 && pulled.commit.rev === since)
-        return { kind: 'unchanged', rev: since } as const
+      if (out.changes.length === 0 && pulled.commit.rev === since) return { kind: 'unchanged', rev: since }
 
       const fetched = new Map<string, unknown>()
       for (const path of out.needValues) {
@@ -146,28 +152,37 @@ export async function syncRepo(ctx: SyncContext, space: string, repo: string): P
         fetched.set(path, rec.value)
       }
       const { upserts, deletes } = toWrites(out.changes, fetched)
-      const res = await ctx.store.applyRepoUpdate({
-        space,
-        author: repo,
-        rev: out.rev,
-        ltState: out.state,
-        commitHash: pulled.commit.hash,
-        since,
-        upserts,
-        deletes,
-      })
-      if (res.outcome === 'space_inactive') return { kind: 'space_inactive' } as const
-      if (res.outcome === 'conflict') throw new Error('repo state changed while syncing; the job will retry')
-      ctx.metrics.recordsVerified.inc(pulled.applier.opCount)
       return {
-        kind: 'synced',
-        rev: out.rev,
+        kind: 'apply',
+        update: {
+          space,
+          author: repo,
+          rev: out.rev,
+          ltState: out.state,
+          commitHash: pulled.commit.hash,
+          since,
+          upserts,
+          deletes,
+        },
         ops: pulled.applier.opCount,
         upserts: upserts.length,
         deletes: deletes.length,
-      } as const
+      }
     }
     ctx.metrics.verificationFailures.inc({ reason: lastReason as 'ops_hash_mismatch' })
     return { kind: 'needs_recovery', reason: lastReason }
   })
+  if (pulled.kind !== 'apply') return pulled
+
+  const res = await ctx.store.applyRepoUpdate(pulled.update)
+  if (res.outcome === 'space_inactive') return { kind: 'space_inactive' }
+  if (res.outcome === 'conflict') throw new Error('repo state changed while syncing; the job will retry')
+  ctx.metrics.recordsVerified.inc(pulled.ops)
+  return {
+    kind: 'synced',
+    rev: pulled.update.rev,
+    ops: pulled.ops,
+    upserts: pulled.upserts,
+    deletes: pulled.deletes,
+  }
 }

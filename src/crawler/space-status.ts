@@ -26,6 +26,11 @@ export async function setSpaceStatus(
   await redis.hset(KEY, space, JSON.stringify(entry))
 }
 
+export async function getSpaceStatus(redis: Redis, space: string): Promise<SpaceStatusEntry | null> {
+  const raw = await redis.hget(KEY, space)
+  return raw ? (JSON.parse(raw) as SpaceStatusEntry) : null
+}
+
 export async function allSpaceStatuses(redis: Redis): Promise<Record<string, SpaceStatusEntry>> {
   const raw = await redis.hgetall(KEY)
   return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, JSON.parse(v) as SpaceStatusEntry]))

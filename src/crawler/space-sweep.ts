@@ -11,13 +11,19 @@
 import { bytesEqual, toHex } from '../protocol/bytes.js'
 import type { SyncContext } from './sync-context.js'
 import { withHost } from './host-call.js'
+import type { ListReposPage, SpaceConfig } from './space-responses.js'
 
 export interface SweepResult {
   writers: number
   /** Repos to pull (differing hints, or all of them on a full check). */
   stale: string[]
+  /** The subset of `stale` we hold no verified state for: a full fetch, not an incremental pull. */
+  unsynced: string[]
   registered?: Date
 }
+
+/** Largest writer set a sweep accepts from a space host (listRepos pages beyond it are refused). */
+export const MAX_WRITERS_PER_SPACE = 100_000
 
 const writersKey = (space: string) => `sv:writers:${space}`
 const sweepCountKey = (space: string) => `sv:sweeps:${space}`
@@ -28,49 +34,97 @@ export async function spacesOfAuthor(ctx: Pick<SyncContext, 'redis'>, did: strin
   return (await ctx.redis.smembers(authorSpacesKey(did))).sort()
 }
 
+/** Repo states read at once while comparing hints: a sweep's latency is not (writers × one read). */
+const STATE_READS = 16
+
+/** `fn` over `items` with at most `limit` calls in flight; results in input order. */
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length)
+  let next = 0
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i] as T)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
+  return out
+}
+
+interface HostAnswers {
+  hints: ListReposPage['repos']
+  config: SpaceConfig | null
+  registered?: Date
+}
+
 export async function sweepSpace(
   ctx: SyncContext,
   space: string,
   opts: { bootstrap?: boolean; fullCheckEvery?: number } = {},
 ): Promise<SweepResult> {
   const cred = await ctx.creds.get(space)
-  if (opts.bootstrap) await ctx.store.upsertSpace(space)
   const n = await ctx.redis.incr(sweepCountKey(space))
   const full = opts.bootstrap || (opts.fullCheckEvery !== undefined && n % opts.fullCheckEvery === 0)
 
-  return withHost(ctx, space, cred.spaceHost, async (c) => {
-    const stale: string[] = []
-    const writers: Record<string, string> = {}
-    for await (const page of ctx.client.listReposPages(c.spaceHost, c, { space, limit: ctx.pageLimit })) {
-      for (const hint of page.repos) {
-        writers[hint.did] = JSON.stringify({ rev: hint.rev, hash: toHex(hint.hash) })
-        const local = await ctx.store.getRepoState(space, hint.did)
-        const same =
-          local?.rev === hint.rev && local.commitHash !== null && bytesEqual(local.commitHash, hint.hash)
-        if (full || !same) stale.push(hint.did)
-      }
-    }
-    const multi = ctx.redis.multi().del(writersKey(space))
-    if (Object.keys(writers).length) multi.hset(writersKey(space), writers)
-    for (const did of Object.keys(writers)) multi.sadd(authorSpacesKey(did), space)
-    await multi.exec()
-    const result: SweepResult = { writers: Object.keys(writers).length, stale }
-    if (opts.bootstrap) {
-      const config = await ctx.client.getSpace(c.spaceHost, c, { space }).catch(() => null)
-      if (config)
-        await ctx.store.setAccessSnapshot(space, {
-          policy: config.policy,
-          appAccess: config.appAccess,
-          members: null,
-        })
-      if (ctx.serviceId) {
-        const reg = await ctx.client.registerNotify(c.spaceHost, c, { space, service: ctx.serviceId })
-        result.registered = reg.expiresAt
-        ctx.metrics.notifyRegistrationRenewals.inc()
-      }
-    }
-    return result
+  // Recording the space (after the credential: a deleted space is not revived) waits for the store's write
+  // lane, so it overlaps the host calls; both finish before any repo job is queued.
+  const upserted = opts.bootstrap ? ctx.store.upsertSpace(space) : null
+  // The host lease covers the host calls only: comparing with our state is store latency, and holding a
+  // slot of the host's concurrency cap through it would throttle every other job for that host.
+  const asked = withHost(ctx, space, cred.spaceHost, async (c): Promise<HostAnswers> => {
+    const hints: ListReposPage['repos'] = []
+    // A hostile space host can page forever with fresh cursors and full pages: the writer set is capped, so
+    // one sweep costs bounded requests and memory (the job fails with page_limit and the space keeps its data).
+    const maxPages = Math.ceil((ctx.maxWritersPerSpace ?? MAX_WRITERS_PER_SPACE) / ctx.pageLimit)
+    for await (const page of ctx.client.listReposPages(c.spaceHost, c, {
+      space,
+      limit: ctx.pageLimit,
+      maxPages,
+    }))
+      hints.push(...page.repos)
+    if (!opts.bootstrap) return { hints, config: null }
+    const config = await ctx.client.getSpace(c.spaceHost, c, { space }).catch(() => null)
+    if (!ctx.serviceId) return { hints, config }
+    const reg = await ctx.client.registerNotify(c.spaceHost, c, { space, service: ctx.serviceId })
+    ctx.metrics.notifyRegistrationRenewals.inc()
+    return { hints, config, registered: reg.expiresAt }
   })
+  const [answers] = await Promise.all([asked, upserted])
+
+  // The access snapshot (another wait for the write lane) overlaps the comparison with our state.
+  const snapshot = answers.config
+    ? ctx.store.setAccessSnapshot(space, {
+        policy: answers.config.policy,
+        appAccess: answers.config.appAccess,
+        members: null,
+      })
+    : null
+  const [states] = await Promise.all([
+    mapBounded(answers.hints, STATE_READS, (h) => ctx.store.getRepoState(space, h.did)),
+    snapshot,
+  ])
+  const stale: string[] = []
+  const unsynced: string[] = []
+  const writers: Record<string, string> = {}
+  answers.hints.forEach((hint, i) => {
+    writers[hint.did] = JSON.stringify({ rev: hint.rev, hash: toHex(hint.hash) })
+    const local = states[i]
+    const same =
+      local?.rev === hint.rev && local.commitHash !== null && bytesEqual(local.commitHash, hint.hash)
+    if (full || !same) stale.push(hint.did)
+    if (!local?.rev || !local.ltState) unsynced.push(hint.did)
+  })
+  const multi = ctx.redis.multi().del(writersKey(space))
+  if (Object.keys(writers).length) multi.hset(writersKey(space), writers)
+  for (const did of Object.keys(writers)) multi.sadd(authorSpacesKey(did), space)
+  await multi.exec()
+  const result: SweepResult = { writers: Object.keys(writers).length, stale, unsynced }
+  if (answers.registered) result.registered = answers.registered
+  return result
 }
 
 export async function renewNotify(ctx: SyncContext, space: string): Promise<Date | null> {

@@ -27,4 +27,6 @@ export interface SyncContext {
   maxCarBytes: number
   /** Page size for listRepoOps / listRepos. */
   pageLimit: number
+  /** Cap on the writer set read from one space's listRepos (default MAX_WRITERS_PER_SPACE). */
+  maxWritersPerSpace?: number
 }

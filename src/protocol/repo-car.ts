@@ -13,17 +13,21 @@
  * a whole is either verified or failed.
  *
  * Memory is bounded: the source is consumed incrementally, at most `maxBytes` are read in total, and
- * no single block may exceed `maxBlockBytes`. Only the index (paths and CIDs) is held in memory.
+ * no single block may exceed `maxBlockBytes` (checked from its length prefix, before it is buffered).
+ * Only the index (paths and CIDs) is held in memory.
+ *
+ * Cost: a large repo is dominated by one LtHash expansion per index entry and one sha256 per record; the
+ * rest (framing in car-frames.ts, the index decoder below, CIDs kept as bytes) is kept allocation-light
+ * so that it stays well below those. Decoding values to JSON (`decodeValues`) is a separate, optional cost.
  */
-import { CarBlockIterator } from '@ipld/car'
-import { decode as cborgDecode, type TagDecoder } from 'cborg'
-import { base32 } from 'multiformats/bases/base32'
+import { CID } from 'multiformats/cid'
+import { bytesEqual, toHex } from './bytes.js'
+import { CarFrameReader } from './car-frames.js'
 import { parseSignedCommit, verifyCommit, type SignedCommit } from './commit.js'
-import { bytesEqual } from './bytes.js'
 import { ProtocolError } from './errors.js'
 import { assertNsid, assertRecordKey } from './identifiers.js'
 import { LtHash, pathElement } from './lthash.js'
-import { decodeBlock, recordToJson, sha256Bytes } from './record-codec.js'
+import { cidBytesToString, decodeBlock, encodeBlock, recordCidMatches, recordToJson } from './record-codec.js'
 
 export const DEFAULT_MAX_CAR_BYTES = 512 * 1024 * 1024
 export const DEFAULT_MAX_BLOCK_BYTES = 2 * 1024 * 1024
@@ -52,7 +56,6 @@ export interface IndexEntry {
   collection: string
   rkey: string
   cid: string
-  cidBytes: Uint8Array
 }
 
 export interface VerifiedRepoHead {
@@ -84,171 +87,205 @@ export interface VerifiedRepoCar {
   records(): AsyncGenerator<VerifiedRecord, void, undefined>
 }
 
-interface Limits {
-  maxBytes: number
-  maxBlockBytes: number
-  maxIndexBytes: number
-}
-
-interface StreamState {
-  exceeded: boolean
-  /** An error raised by the source itself (network, file): passed through untouched, not a CAR fault. */
-  sourceError?: unknown
-}
-
-/** Counts bytes as they pass and stops the stream once the cap is exceeded. */
-async function* capped(source: AsyncIterable<Uint8Array>, limits: Limits, state: StreamState) {
-  let total = 0
-  const it = source[Symbol.asyncIterator]()
-  for (;;) {
-    let r: IteratorResult<Uint8Array>
-    try {
-      r = await it.next()
-    } catch (err) {
-      state.sourceError = err
-      throw err
-    }
-    if (r.done) return
-    const chunk = r.value
-    total += chunk.length
-    if (total > limits.maxBytes) {
-      state.exceeded = true
-      throw new ProtocolError('car_too_large', `CAR exceeds the ${limits.maxBytes}-byte cap`)
-    }
-    yield chunk
+/** Human-readable form of CID bytes from the CAR, for error messages only. */
+function describeCid(cid: Uint8Array): string {
+  try {
+    return CID.decode(cid).toString()
+  } catch {
+    return `<invalid CID ${toHex(cid)}>`
   }
-}
-
-function carFailure(err: unknown, capState: StreamState, limits: Limits): Error {
-  if (err instanceof ProtocolError) return err
-  if (capState.sourceError !== undefined) return capState.sourceError as Error
-  if (capState.exceeded) return new ProtocolError('car_too_large', `CAR exceeds the ${limits.maxBytes}-byte cap`)
-  const msg = (err as Error)?.message ?? String(err)
-  if (/unexpected end|end of data|premature|truncated/i.test(msg)) {
-    return new ProtocolError('car_truncated', `CAR ends in the middle of a block: ${msg}`)
-  }
-  return new ProtocolError('malformed_car', `CAR framing is invalid: ${msg}`)
-}
-
-type Block = { cid: { bytes: Uint8Array; toString(): string }; bytes: Uint8Array }
-
-function checkBlock(block: Block, expected: Uint8Array, limits: Limits, what: string): void {
-  const cap = what === 'index' ? limits.maxIndexBytes : limits.maxBlockBytes
-  if (block.bytes.length > cap) {
-    throw new ProtocolError('car_too_large', `${what} block is ${block.bytes.length} bytes (cap ${cap})`)
-  }
-  if (!bytesEqual(block.cid.bytes, expected)) {
-    const reason = what === 'commit' ? 'commit_not_first' : what === 'index' ? 'index_not_second' : 'unexpected_block'
-    throw new ProtocolError(reason, `expected the ${what} block, got block ${block.cid.toString()}`)
-  }
-  // The CAR reader does not hash blocks: a CID names its bytes only after we check it.
-  const digest = sha256Bytes(block.bytes)
-  if (!bytesEqual(digest, expected.subarray(expected.length - 32)) || !isRecordCidBytes(expected)) {
-    throw new ProtocolError('block_cid_mismatch', `${what} block bytes do not hash to ${block.cid.toString()}`)
-  }
-}
-
-/** CIDv1 (0x01), dag-cbor (0x71), sha2-256 (0x12) with a 32-byte digest (0x20): 36 bytes. */
-function isRecordCidBytes(b: Uint8Array): boolean {
-  return b.length === 36 && b[0] === 0x01 && b[1] === 0x71 && b[2] === 0x12 && b[3] === 0x20
 }
 
 /**
- * The index is decoded with cborg directly, keeping each CID as its raw bytes: building a CID object per
- * entry dominated the cost of large repos. The index's byte encoding is not authenticated (only its
- * entries are, through the LtHash), so only the data-model rules that change the entry set matter:
- * string keys, no duplicates, tag-42 CID values.
+ * Checks that the reader's current section is the block named by the CID expected[at, at + length) (a
+ * header root, or a CID inside the index block) and that its bytes hash to that CID. Returns the block.
  */
-const INDEX_TAGS: TagDecoder[] = []
-INDEX_TAGS[42] = (bytes: unknown) => {
-  if (!(bytes instanceof Uint8Array) || bytes[0] !== 0) throw new Error('tag 42 must wrap 0x00-prefixed CID bytes')
-  return { cidBytes: bytes.subarray(1) }
+function checkBlock(
+  reader: CarFrameReader,
+  expected: Uint8Array,
+  at: number,
+  length: number,
+  what: string,
+): Uint8Array {
+  if (!reader.cidEquals(expected, at, length)) {
+    const reason =
+      what === 'commit' ? 'commit_not_first' : what === 'index' ? 'index_not_second' : 'unexpected_block'
+    throw new ProtocolError(reason, `expected the ${what} block, got block ${describeCid(reader.cid())}`)
+  }
+  // The framing does not hash blocks: a CID names its bytes only after this check. (A record-CID prefix
+  // means 36 bytes: a header root is a whole decoded CID, and index CIDs are read as 36 bytes.)
+  const bytes = reader.block()
+  if (!recordCidMatches(expected, bytes, at)) {
+    const cid = describeCid(expected.subarray(at, at + length))
+    throw new ProtocolError('block_cid_mismatch', `${what} block bytes do not hash to ${cid}`)
+  }
+  return bytes
 }
 
-function decodeIndex(bytes: Uint8Array): unknown {
+/** True when a decoded string, map key or nested value contains U+FFFD. */
+function hasReplacementChar(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\uFFFD')
+  if (Array.isArray(value)) return value.some(hasReplacementChar)
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const [k, v] of Object.entries(value)) if (k.includes('\uFFFD') || hasReplacementChar(v)) return true
+  }
+  return false
+}
+
+/**
+ * The CBOR decoder replaces invalid UTF-8 in text strings with U+FFFD instead of failing, so a block whose
+ * bytes match its CID could still be stored as a value that no longer encodes to those bytes (two different
+ * blocks could read as one record). Text must be valid UTF-8 in the data model: a decoded record holding
+ * U+FFFD (rare in real text, so the common path costs one walk) must re-encode to exactly its block.
+ */
+function checkUtf8(value: unknown, bytes: Uint8Array, path: string): void {
+  if (!hasReplacementChar(value)) return
+  let same = false
   try {
-    return cborgDecode(bytes, { tags: INDEX_TAGS, strict: true, rejectDuplicateMapKeys: true, useMaps: false, allowIndefinite: false, allowUndefined: false })
-  } catch (err) {
-    throw new ProtocolError('malformed_index', `index block is not valid DAG-CBOR: ${(err as Error).message}`)
+    same = bytesEqual(encodeBlock(value), bytes)
+  } catch {
+    // Not re-encodable at all: as malformed as a mismatch.
   }
+  if (!same) throw new ProtocolError('malformed_car', `record ${path} holds text that is not valid UTF-8`)
 }
 
-function parseIndex(value: unknown): IndexEntry[] {
-  // Collections repeat across entries: validate each distinct one once.
-  const validCollections = new Set<string>()
-  if (!value || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
-    throw new ProtocolError('malformed_index', 'index must be a map of path -> CID')
+/** The only DAG-CBOR encoding of a record-CID link: tag 42, 37-byte string, 0x00, CIDv1 dag-cbor sha2-256. */
+const LINK_PREFIX = Uint8Array.of(0xd8, 0x2a, 0x58, 0x25, 0x00, 0x01, 0x71, 0x12, 0x20)
+const LINK_BYTES = LINK_PREFIX.length + 32
+
+/** True when key bytes[b, bEnd) sorts after bytes[a, aEnd) in DAG-CBOR order (shorter first, then bytewise). */
+function keyFollows(bytes: Uint8Array, a: number, aEnd: number, b: number, bEnd: number): boolean {
+  if (aEnd - a !== bEnd - b) return bEnd - b > aEnd - a
+  for (; a < aEnd; a++, b++) if (bytes[a] !== bytes[b]) return bytes[b]! > bytes[a]!
+  return false
+}
+
+/**
+ * Decodes the index block: a DAG-CBOR map "{collection}/{rkey}" -> CID link, entries in encoded order.
+ *
+ * A dedicated decoder rather than a general CBOR one: building a 100k-key object and a CID per entry
+ * dominated large repos. It accepts exactly what a strict DAG-CBOR decoder (definite lengths, minimal
+ * heads, no duplicate keys, no trailing bytes) would, restricted to what a valid index can hold: string
+ * keys that are ASCII (NSIDs and record keys are) and values that are record-CID links, for which only
+ * one byte encoding exists. The index's byte encoding is not authenticated (only its entries are, through
+ * the LtHash), so key order is not required to be canonical; but in canonical order (how conforming hosts
+ * write it) no key can repeat, which a comparison with the previous key shows without hashing every key.
+ */
+function parseIndex(bytes: Uint8Array): { entries: IndexEntry[]; cidOffsets: Int32Array } {
+  const keys = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  let pos = 0
+  /** A definite-length, minimally encoded CBOR head of `major` type at pos; returns its argument. */
+  const head = (major: number, what: string): number => {
+    const ib = bytes[pos++]
+    if (ib === undefined || ib >> 5 !== major)
+      throw new ProtocolError('malformed_index', `index ${what} expected`)
+    const info = ib & 31
+    if (info < 24) return info
+    const size = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0
+    if (size === 0 || pos + size > bytes.length) {
+      throw new ProtocolError('malformed_index', `index ${what} has an invalid length`)
+    }
+    let value = 0
+    for (let i = 0; i < size; i++) value = value * 256 + bytes[pos++]!
+    if (value < (size === 1 ? 24 : 2 ** (4 * size)) || !Number.isSafeInteger(value)) {
+      throw new ProtocolError('malformed_index', `index ${what} length is not minimally encoded`)
+    }
+    return value
   }
+
+  const count = head(5, 'map')
   const entries: IndexEntry[] = []
-  for (const [path, link] of Object.entries(value as Record<string, unknown>)) {
-    const slash = path.indexOf('/')
-    const collection = path.slice(0, slash)
+  // Each entry's CID stays in the index block; only its offset is kept (no view object per entry).
+  const cidOffsets = new Int32Array(Math.min(count, Math.floor(bytes.length / LINK_BYTES)))
+  // Every key so far, built only once the keys leave canonical order (then duplicates must be looked up).
+  let seen: Set<string> | null = null
+  let prevKey = -1
+  let prevKeyEnd = -1
+  // Collections repeat across entries: validate each distinct one once, and share one string for it.
+  const collections = new Map<string, string>()
+  for (let n = 0; n < count; n++) {
+    const keyLength = head(3, 'key')
+    const keyEnd = pos + keyLength
+    if (keyEnd > bytes.length) throw new ProtocolError('malformed_index', 'index ends inside a key')
+    let slash = -1
+    let ascii = true
+    for (let i = pos; i < keyEnd; i++) {
+      const b = bytes[i]!
+      if (b >= 0x80) ascii = false
+      else if (b === 0x2f && slash < 0) slash = i - pos
+    }
+    const path = keys.toString('latin1', pos, keyEnd)
     const rkey = path.slice(slash + 1)
+    let collection = path.slice(0, slash)
     try {
-      if (slash < 0) throw new Error()
-      if (!validCollections.has(collection)) {
+      if (!ascii || slash < 0) throw new Error()
+      const known = collections.get(collection)
+      if (known === undefined) {
         assertNsid(collection)
-        validCollections.add(collection)
+        collections.set(collection, collection)
+      } else {
+        collection = known
       }
       assertRecordKey(rkey)
     } catch {
       throw new ProtocolError('malformed_index', `index key "${path}" is not {collection}/{rkey}`)
     }
-    const cidBytes = (link as { cidBytes?: unknown } | null)?.cidBytes
-    if (!(cidBytes instanceof Uint8Array) || !isRecordCidBytes(cidBytes)) {
+    if (seen === null && prevKey >= 0 && !keyFollows(bytes, prevKey, prevKeyEnd, pos, keyEnd)) {
+      seen = new Set(entries.map((e) => e.path))
+    }
+    if (seen !== null) {
+      if (seen.has(path)) throw new ProtocolError('malformed_index', `index repeats the key "${path}"`)
+      seen.add(path)
+    }
+    prevKey = pos
+    prevKeyEnd = keyEnd
+    pos = keyEnd
+    let link = pos + LINK_BYTES <= bytes.length
+    for (let i = 0; link && i < LINK_PREFIX.length; i++) link = bytes[pos + i] === LINK_PREFIX[i]
+    if (!link) {
       throw new ProtocolError('malformed_index', `index entry ${path} is not a dag-cbor sha2-256 CID link`)
     }
-    entries.push({ path, collection, rkey, cid: base32.encode(cidBytes), cidBytes })
+    // Every entry takes at least LINK_BYTES, so cidOffsets has room for all that fit in the block.
+    cidOffsets[n] = pos + 5
+    entries.push({ path, collection, rkey, cid: cidBytesToString(bytes, pos + 5, 36) })
+    pos += LINK_BYTES
   }
-  return entries
+  if (pos !== bytes.length) throw new ProtocolError('malformed_index', 'index block has bytes after the map')
+  return { entries, cidOffsets }
 }
 
 /**
  * Reads and verifies the header, commit and index; returns the verified head and a generator over the
  * verified records. Throws ProtocolError (stage header/commit/index) before returning.
  */
-export async function openRepoCar(source: AsyncIterable<Uint8Array>, opts: RepoCarOptions): Promise<VerifiedRepoCar> {
-  const limits: Limits = {
-    maxBytes: opts.maxBytes ?? DEFAULT_MAX_CAR_BYTES,
-    maxBlockBytes: opts.maxBlockBytes ?? DEFAULT_MAX_BLOCK_BYTES,
-    maxIndexBytes: opts.maxIndexBytes ?? DEFAULT_MAX_INDEX_BYTES,
-  }
-  const capState: StreamState = { exceeded: false }
-  let blocks: AsyncIterator<Block>
-  let roots: { bytes: Uint8Array }[]
-  try {
-    const reader = await CarBlockIterator.fromIterable(capped(source, limits, capState))
-    if (reader.version !== 1) throw new ProtocolError('bad_car_header', `CAR version ${reader.version}; want 1`)
-    roots = await reader.getRoots()
-    blocks = reader[Symbol.asyncIterator]() as AsyncIterator<Block>
-  } catch (err) {
-    const e = carFailure(err, capState, limits)
-    throw e instanceof ProtocolError && e.reason === 'malformed_car' ? new ProtocolError('bad_car_header', e.message) : e
-  }
+export async function openRepoCar(
+  source: AsyncIterable<Uint8Array>,
+  opts: RepoCarOptions,
+): Promise<VerifiedRepoCar> {
+  const maxBlockBytes = opts.maxBlockBytes ?? DEFAULT_MAX_BLOCK_BYTES
+  const maxIndexBytes = opts.maxIndexBytes ?? DEFAULT_MAX_INDEX_BYTES
+  const reader = new CarFrameReader(source, opts.maxBytes ?? DEFAULT_MAX_CAR_BYTES)
+  const { roots } = await reader.header(maxBlockBytes)
   if (roots.length !== 2) {
-    throw new ProtocolError('bad_car_header', `CAR header must name 2 roots [commit, index], got ${roots.length}`)
+    throw new ProtocolError(
+      'bad_car_header',
+      `CAR header must name 2 roots [commit, index], got ${roots.length}`,
+    )
   }
   const [commitRoot, indexRoot] = roots as [{ bytes: Uint8Array }, { bytes: Uint8Array }]
 
-  const next = async (): Promise<Block | null> => {
-    try {
-      const r = await blocks.next()
-      return r.done ? null : r.value
-    } catch (err) {
-      throw carFailure(err, capState, limits)
-    }
+  if (!(await reader.next(maxBlockBytes))) {
+    throw new ProtocolError('commit_not_first', 'CAR has no blocks; expected the commit first')
   }
-
-  const commitBlock = await next()
-  if (!commitBlock) throw new ProtocolError('commit_not_first', 'CAR has no blocks; expected the commit first')
-  checkBlock(commitBlock, commitRoot.bytes, limits, 'commit')
-  const commit = parseSignedCommit(decodeBlock(commitBlock.bytes, 'malformed_commit', 'commit block'))
+  const commitBytes = checkBlock(reader, commitRoot.bytes, 0, commitRoot.bytes.length, 'commit')
+  const commit = parseSignedCommit(decodeBlock(commitBytes, 'malformed_commit', 'commit block'))
   await verifyCommit({ commit, space: opts.space, author: opts.author, didKey: opts.didKey })
 
-  const indexBlock = await next()
-  if (!indexBlock) throw new ProtocolError('index_not_second', 'CAR ends after the commit; expected the index')
-  checkBlock(indexBlock, indexRoot.bytes, limits, 'index')
-  const entries = parseIndex(decodeIndex(indexBlock.bytes))
+  if (!(await reader.next(maxIndexBytes))) {
+    throw new ProtocolError('index_not_second', 'CAR ends after the commit; expected the index')
+  }
+  const indexBytes = checkBlock(reader, indexRoot.bytes, 0, indexRoot.bytes.length, 'index')
+  const { entries, cidOffsets } = parseIndex(indexBytes)
   const lt = new LtHash()
   for (const e of entries) lt.add(pathElement(e.path, e.cid))
   const hash = lt.digest()
@@ -258,7 +295,7 @@ export async function openRepoCar(source: AsyncIterable<Uint8Array>, opts: RepoC
 
   const head: VerifiedRepoHead = {
     commit,
-    commitCid: commitBlock.cid.toString(),
+    commitCid: cidBytesToString(commitRoot.bytes),
     rev: commit.rev,
     hash,
     state: lt.state(),
@@ -269,21 +306,36 @@ export async function openRepoCar(source: AsyncIterable<Uint8Array>, opts: RepoC
   async function* records(): AsyncGenerator<VerifiedRecord, void, undefined> {
     let i = 0
     for (;;) {
-      const block = await next()
-      if (!block) break
+      if (!(await reader.next(maxBlockBytes))) break
       const entry = entries[i]
       if (!entry) {
-        throw new ProtocolError('unexpected_block', `CAR has a block after the last index entry: ${block.cid.toString()}`)
+        throw new ProtocolError(
+          'unexpected_block',
+          `CAR has a block after the last index entry: ${describeCid(reader.cid())}`,
+        )
       }
-      checkBlock(block, entry.cidBytes, limits, `record ${entry.path}`)
+      const bytes = checkBlock(reader, indexBytes, cidOffsets[i]!, 36, `record ${entry.path}`)
       i++
-      const rec: VerifiedRecord = { path: entry.path, collection: entry.collection, rkey: entry.rkey, cid: entry.cid, bytes: block.bytes }
-      if (decodeValues) rec.value = recordToJson(decodeBlock(block.bytes, 'malformed_car', `record ${entry.path}`))
+      const rec: VerifiedRecord = {
+        path: entry.path,
+        collection: entry.collection,
+        rkey: entry.rkey,
+        cid: entry.cid,
+        bytes,
+      }
+      if (decodeValues) {
+        const value = decodeBlock(bytes, 'malformed_car', `record ${entry.path}`)
+        checkUtf8(value, bytes, entry.path)
+        rec.value = recordToJson(value)
+      }
       yield rec
     }
     const indexOnly = i === 0 && !opts.expectValues
     if (i !== entries.length && !indexOnly) {
-      throw new ProtocolError('missing_records', `CAR is missing ${entries.length - i} record(s) named in the index`)
+      throw new ProtocolError(
+        'missing_records',
+        `CAR is missing ${entries.length - i} record(s) named in the index`,
+      )
     }
   }
 
