@@ -153,7 +153,7 @@ function checkUtf8(value: unknown, bytes: Uint8Array, path: string): void {
 const LINK_PREFIX = Uint8Array.of(0xd8, 0x2a, 0x58, 0x25, 0x00, 0x01, 0x71, 0x12, 0x20)
 const LINK_BYTES = LINK_PREFIX.length + 32
 
-/** True when key bytes[b, bEnd) sorts after bytes[a, aEnd) in DAG-CBOR order (shorter first, then bytewise). */
+/** True when key bytes[b, bEnd) sorts after key bytes[a, aEnd) (DAG-CBOR: shorter first, then bytewise). */
 function keyFollows(bytes: Uint8Array, a: number, aEnd: number, b: number, bEnd: number): boolean {
   if (aEnd - a !== bEnd - b) return bEnd - b > aEnd - a
   for (; a < aEnd; a++, b++) if (bytes[a] !== bytes[b]) return bytes[b]! > bytes[a]!
