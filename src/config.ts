@@ -106,7 +106,10 @@ export function loadConfig(env: Env = process.env): Config {
     clientId: env.SPACEVIEW_CLIENT_ID ?? '',
     clientKeyJwk: env.SPACEVIEW_CLIENT_KEY ?? '',
     adminToken: env.SPACEVIEW_ADMIN_TOKEN ?? '',
-    firehoseUrls: (env.SPACEVIEW_FIREHOSE_URLS ?? '').split(',').map((u) => u.trim()).filter(Boolean),
+    firehoseUrls: (env.SPACEVIEW_FIREHOSE_URLS ?? '')
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean),
     storeUrl: env.SPACEVIEW_STORE_URL ?? `http://127.0.0.1:${apiPort}`,
     logLevel: env.LOG_LEVEL ?? 'info',
   }

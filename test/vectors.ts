@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 
-export const VECTORS_DIR = resolve(process.env.SPACEVIEW_VECTORS ?? join(process.cwd(), '..', 'shared', 'spec', 'vectors'))
+export const VECTORS_DIR = resolve(
+  process.env.SPACEVIEW_VECTORS ?? join(process.cwd(), '..', 'shared', 'spec', 'vectors'),
+)
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function loadVector(name: 'lthash' | 'commit' | 'repo-car' | 'listRepoOps'): any {

@@ -31,7 +31,10 @@ export function parseQueues(raw: string | undefined): QueueName[] {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'with-workers': { type: 'string' }, help: { type: 'boolean', short: 'h' } } })
+  const { values } = parseArgs({
+    args: argv,
+    options: { 'with-workers': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  })
   if (values.help) {
     console.log(API_HELP)
     return 0

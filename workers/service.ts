@@ -66,7 +66,9 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null })
   const ownsStore = opts.api || config.clickhouseUrl !== ''
   const mergeStore = ownsStore
-    ? await MergeStore.open(mergeConfigFromEnv({ ...process.env, SPACEVIEW_DATA_DIR: config.dataDir }), { logger })
+    ? await MergeStore.open(mergeConfigFromEnv({ ...process.env, SPACEVIEW_DATA_DIR: config.dataDir }), {
+        logger,
+      })
     : undefined
   const store: SyncStore = mergeStore ?? new RemoteStore(config.storeUrl, storeRpcToken(config.secretsKeyHex))
   const serviceId = config.serviceDid ? `${config.serviceDid}#${config.serviceFragment}` : ''
@@ -82,7 +84,14 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
 
   let api: ApiServer | undefined
   if (opts.api && mergeStore) {
-    api = await startApiServer({ config, store: mergeStore, identity: ctx.identity, redis, logger, adminToken: config.adminToken })
+    api = await startApiServer({
+      config,
+      store: mergeStore,
+      identity: ctx.identity,
+      redis,
+      logger,
+      adminToken: config.adminToken,
+    })
     const resolveKey = identityKeyResolver(ctx.identity)
     const notifyDeps = {
       serviceId,
@@ -90,7 +99,8 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
       store,
       metrics,
       isSynced: (space: string) => ctx.sessions.hasSpace(space),
-      enqueueSync: (space: string, repo: string, hintAt: number) => crawler.enqueueSync(space, repo, 'notify', hintAt),
+      enqueueSync: (space: string, repo: string, hintAt: number) =>
+        crawler.enqueueSync(space, repo, 'notify', hintAt),
       spaceDeleted: async (space: string) => {
         await crawler.spaceDeleted(space)
         await api?.acl.invalidate(space)
@@ -100,7 +110,12 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
     for (const nsid of [NOTIFY_WRITE, NOTIFY_SPACE_DELETED]) {
       api.xrpc.routes.post(`/xrpc/${nsid}`, (req: IncomingMessage, res: ServerResponse) => {
         void (async () => {
-          const reply = await handleNotification(notifyDeps, nsid, req.headers.authorization, await readBody(req, 64 * 1024))
+          const reply = await handleNotification(
+            notifyDeps,
+            nsid,
+            req.headers.authorization,
+            await readBody(req, 64 * 1024),
+          )
           res.writeHead(reply.status, { 'content-type': 'application/json' })
           res.end(JSON.stringify(reply.body))
         })().catch((err) => {
@@ -111,7 +126,10 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
     }
     if (config.secretsKeyHex) {
       const handler = storeRpcHandler(mergeStore, storeRpcToken(config.secretsKeyHex))
-      api.xrpc.routes.post(`${STORE_RPC_PATH}:method`, (req: IncomingMessage, res: ServerResponse) => void handler(req, res))
+      api.xrpc.routes.post(
+        `${STORE_RPC_PATH}:method`,
+        (req: IncomingMessage, res: ServerResponse) => void handler(req, res),
+      )
     }
   }
 

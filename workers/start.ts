@@ -83,22 +83,34 @@ export async function run(argv: string[]): Promise<number> {
   if (!values['keep-data']) rmSync(join(config.dataDir, 'clickhouse'), { recursive: true, force: true })
   // A demo run starts from scratch: drop spaceview's own keys (prefix sv:) from an earlier run, nothing else.
   const redis = new Redis(config.redisUrl)
-  for await (const keys of redis.scanStream({ match: 'sv:*', count: 1000 })) if ((keys as string[]).length) await redis.del(...(keys as string[]))
+  for await (const keys of redis.scanStream({ match: 'sv:*', count: 1000 }))
+    if ((keys as string[]).length) await redis.del(...(keys as string[]))
   redis.disconnect()
-  const service = await startService(config, { api: true, queues: ['space-bootstrap', 'repo-sync', 'repo-recovery', 'sweep', 'notify-renewal'], logger })
+  const service = await startService(config, {
+    api: true,
+    queues: ['space-bootstrap', 'repo-sync', 'repo-recovery', 'sweep', 'notify-renewal'],
+    logger,
+  })
 
   const spaces = devnet.spaces().map((s) => s.uri)
   const expected = spaces.reduce((n, s) => n + devnet.groundTruth(s).length, 0)
   console.log(`devnet: ${spaces.length} spaces on ${devnet.hosts.length} hosts, directory ${devnet.plcUrl}`)
   console.log(`api:    ${service.api?.url}/xrpc/_health   metrics: ${service.metricsServer?.url ?? '(off)'}`)
   for (const space of spaces) {
-    await service.ctx.sessions.addSpace(space, { did: devnet.indexer.did, accessToken: devnet.indexer.accessToken })
+    await service.ctx.sessions.addSpace(space, {
+      did: devnet.indexer.did,
+      accessToken: devnet.indexer.accessToken,
+    })
     await service.crawler.addSpace(space)
   }
 
   const started = Date.now()
   const bar = new cliProgress.SingleBar(
-    { format: 'backfill [{bar}] {percentage}% | {value}/{total} records | {rate} rec/s | {spaces} spaces active', hideCursor: true },
+    {
+      format:
+        'backfill [{bar}] {percentage}% | {value}/{total} records | {rate} rec/s | {spaces} spaces active',
+      hideCursor: true,
+    },
     cliProgress.Presets.shades_classic,
   )
   bar.start(expected, 0, { rate: 0, spaces: 0 })
@@ -111,24 +123,33 @@ export async function run(argv: string[]): Promise<number> {
     const n = await count()
     const statuses = await allSpaceStatuses(service.ctx.redis)
     const active = Object.values(statuses).filter((s) => s.status === 'active').length
-    bar.update(Math.min(n, expected), { rate: Math.round(n / ((Date.now() - started) / 1000)), spaces: active })
+    bar.update(Math.min(n, expected), {
+      rate: Math.round(n / ((Date.now() - started) / 1000)),
+      spaces: active,
+    })
     if (n >= expected || Date.now() - started > 10 * 60_000) break
     await new Promise((r) => setTimeout(r, 500))
   }
   bar.stop()
-  console.log(`backfill: ${await count()} of ${expected} records merged in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  console.log(
+    `backfill: ${await count()} of ${expected} records merged in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  )
   const statuses = await allSpaceStatuses(service.ctx.redis)
   for (const space of spaces) {
     const truth = devnet.groundTruth(space).length
     const merged = await service.mergeStore!.countRecords(space)
     const st = statuses[space]
-    console.log(`  ${st?.status ?? 'unknown'}  ${String(merged).padStart(6)}/${String(truth).padEnd(6)} ${space}${st?.reason ? `  (${st.reason})` : ''}`)
+    console.log(
+      `  ${st?.status ?? 'unknown'}  ${String(merged).padStart(6)}/${String(truth).padEnd(6)} ${space}${st?.reason ? `  (${st.reason})` : ''}`,
+    )
   }
 
   const rate = num('write-rate', values['write-rate'], 2)
   if (rate > 0) {
     devnet.startWriteDriver({ ratePerSec: rate })
-    console.log(`live: devnet writes ${rate}/s; spaceview follows through notifyWrite and sweeps. Ctrl-C to stop.`)
+    console.log(
+      `live: devnet writes ${rate}/s; spaceview follows through notifyWrite and sweeps. Ctrl-C to stop.`,
+    )
   } else {
     console.log('Ctrl-C to stop.')
   }

@@ -19,21 +19,26 @@ Options:
   --queues <list>   comma-separated queue names (or SPACEVIEW_WORKER_QUEUES)`
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { queues: { type: 'string' }, help: { type: 'boolean', short: 'h' } } })
+  const { values } = parseArgs({
+    args: argv,
+    options: { queues: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  })
   if (values.help) {
     console.log(WORKER_HELP)
     return 0
   }
   const config = loadConfig()
   if (!config.clickhouseUrl && !config.secretsKeyHex) {
-    throw new Error('with the embedded store, workers need SPACEVIEW_SECRETS_KEY (the same as the api process) to reach it')
+    throw new Error(
+      'with the embedded store, workers need SPACEVIEW_SECRETS_KEY (the same as the api process) to reach it',
+    )
   }
   const service = await startService(config, {
     api: false,
     queues: parseQueues(values.queues ?? process.env.SPACEVIEW_WORKER_QUEUES),
     metrics: process.env.METRICS_PORT !== undefined,
   })
-  console.log(`spaceview worker (pid ${process.pid}) on queues: ${(values.queues ?? 'all')}`)
+  console.log(`spaceview worker (pid ${process.pid}) on queues: ${values.queues ?? 'all'}`)
   await untilSignal()
   await service.close()
   return 0

@@ -33,12 +33,16 @@ export async function addSpaceCommand(argv: string[], out: (s: string) => void):
     return 0
   }
   const config = loadConfig()
-  if (!positionals[0] || !values.did) throw new UsageError(`add-space needs a space URI and --did.\n\n${ADD_SPACE_HELP}`)
+  if (!positionals[0] || !values.did)
+    throw new UsageError(`add-space needs a space URI and --did.\n\n${ADD_SPACE_HELP}`)
   const space = canonicalSpaceUri(positionals[0])
   assertDid(values.did, '--did')
-  const token = values['token-file'] ? readFileSync(values['token-file'], 'utf8').trim() : process.env.SPACEVIEW_MEMBER_TOKEN
+  const token = values['token-file']
+    ? readFileSync(values['token-file'], 'utf8').trim()
+    : process.env.SPACEVIEW_MEMBER_TOKEN
   if (!token) throw new UsageError('give the member access token in --token-file or SPACEVIEW_MEMBER_TOKEN')
-  if (!config.secretsKeyHex) throw new UsageError('SPACEVIEW_SECRETS_KEY must be set (the same key the workers use)')
+  if (!config.secretsKeyHex)
+    throw new UsageError('SPACEVIEW_SECRETS_KEY must be set (the same key the workers use)')
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null })
   const queue = new Queue('space-bootstrap', { connection: redis, prefix: 'sv' })
   try {
@@ -48,7 +52,16 @@ export async function addSpaceCommand(argv: string[], out: (s: string) => void):
       ...(values.pds ? { pdsUrl: values.pds } : {}),
     })
     await setSpaceStatus(redis, space, 'bootstrapping')
-    await queue.add('bootstrap', { space }, { jobId: jobId('space-bootstrap', space), attempts: config.jobAttempts, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true })
+    await queue.add(
+      'bootstrap',
+      { space },
+      {
+        jobId: jobId('space-bootstrap', space),
+        attempts: config.jobAttempts,
+        backoff: { type: 'exponential', delay: 1000 },
+        removeOnComplete: true,
+      },
+    )
     out(`queued ${space}; follow it with \`spaceview status --space ${space}\``)
     return 0
   } finally {

@@ -14,7 +14,12 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
   options: T,
 ) {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
+    return parseArgs({
+      args: argv,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    })
   } catch (err) {
     throw new UsageError(`${(err as Error).message}\nRun \`spaceview ${command} --help\` for usage.`)
   }

@@ -15,7 +15,10 @@ type Verb = { summary: string; run: (argv: string[], out: (s: string) => void) =
 const VERBS: Record<string, Verb> = {
   'verify-car': { summary: 'verify a getRepo CAR file and print a JSON summary', run: verifyCarCommand },
   lthash: { summary: 'print the LtHash digest of a set of elements', run: lthashCommand },
-  status: { summary: 'per space: writers, synced/behind/recovering/failed, last error, lag', run: statusCommand },
+  status: {
+    summary: 'per space: writers, synced/behind/recovering/failed, last error, lag',
+    run: statusCommand,
+  },
   'add-space': { summary: "sync a space through a member's session", run: addSpaceCommand },
   acl: { summary: 'acl explain <space> <did>: why a caller is admitted or denied', run: aclExplainCommand },
   report: { summary: "render an HTML page of charts from a running instance's metrics", run: reportCommand },
@@ -35,7 +38,7 @@ export function usage(): string {
     'Operator commands:',
     ...Object.entries(VERBS).map(([name, v]) => `  ${name.padEnd(width)}  ${v.summary}`),
     '',
-    'Run `spaceview <command> --help` for a command\'s options.',
+    "Run `spaceview <command> --help` for a command's options.",
   ].join('\n')
 }
 

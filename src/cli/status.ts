@@ -35,14 +35,27 @@ export interface SpaceStatusRow {
   lagSec: number
 }
 
-export async function collectStatus(redis: Redis, store: Pick<SyncStore, 'getRepoState'>, only?: string): Promise<SpaceStatusRow[]> {
+export async function collectStatus(
+  redis: Redis,
+  store: Pick<SyncStore, 'getRepoState'>,
+  only?: string,
+): Promise<SpaceStatusRow[]> {
   const statuses = await allSpaceStatuses(redis)
   const spaces = only ? [only] : Object.keys(statuses).sort()
   const rows: SpaceStatusRow[] = []
   for (const space of spaces) {
     const st = statuses[space]
     const writers = await knownWriters({ redis }, space)
-    const row: SpaceStatusRow = { space, status: st?.status ?? 'unknown', writers: Object.keys(writers).length, synced: 0, behind: 0, recovering: 0, failed: 0, lagSec: 0 }
+    const row: SpaceStatusRow = {
+      space,
+      status: st?.status ?? 'unknown',
+      writers: Object.keys(writers).length,
+      synced: 0,
+      behind: 0,
+      recovering: 0,
+      failed: 0,
+      lagSec: 0,
+    }
     if (st?.reason) row.reason = st.reason
     for (const [did, hint] of Object.entries(writers)) {
       const local = await store.getRepoState(space, did)
@@ -54,7 +67,8 @@ export async function collectStatus(redis: Redis, store: Pick<SyncStore, 'getRep
       else row.behind++
       if (local?.rev && hint.rev > local.rev) {
         row.lagSec = Math.max(row.lagSec, (tidTimestampMs(hint.rev) - tidTimestampMs(local.rev)) / 1000)
-      } else if (!local?.rev) row.lagSec = Math.max(row.lagSec, (Date.now() - tidTimestampMs(hint.rev)) / 1000)
+      } else if (!local?.rev)
+        row.lagSec = Math.max(row.lagSec, (Date.now() - tidTimestampMs(hint.rev)) / 1000)
     }
     rows.push(row)
   }
@@ -62,7 +76,8 @@ export async function collectStatus(redis: Redis, store: Pick<SyncStore, 'getRep
 }
 
 export function formatStatus(rows: SpaceStatusRow[]): string {
-  if (!rows.length) return 'no spaces yet: add one with `spaceview add-space` (npm start adds the devnet spaces)'
+  if (!rows.length)
+    return 'no spaces yet: add one with `spaceview add-space` (npm start adds the devnet spaces)'
   const lines = ['status               writers synced behind recov failed   lag(s)  space']
   for (const r of rows) {
     lines.push(
@@ -75,7 +90,10 @@ export function formatStatus(rows: SpaceStatusRow[]): string {
 }
 
 export async function statusCommand(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseCommandArgs('status', argv, { json: { type: 'boolean' }, space: { type: 'string' } })
+  const { values } = parseCommandArgs('status', argv, {
+    json: { type: 'boolean' },
+    space: { type: 'string' },
+  })
   if (values.help) {
     out(STATUS_HELP)
     return 0
@@ -86,7 +104,10 @@ export async function statusCommand(argv: string[], out: (s: string) => void): P
   try {
     await redis.connect()
     if (config.clickhouseUrl) merge = await MergeStore.open(mergeConfigFromEnv(), { migrate: false })
-    else if (!config.secretsKeyHex) throw new Error('set SPACEVIEW_SECRETS_KEY (as the api process has it) or CLICKHOUSE_URL to read repo states')
+    else if (!config.secretsKeyHex)
+      throw new Error(
+        'set SPACEVIEW_SECRETS_KEY (as the api process has it) or CLICKHOUSE_URL to read repo states',
+      )
     const store = merge ?? new RemoteStore(config.storeUrl, storeRpcToken(config.secretsKeyHex))
     const rows = await collectStatus(redis, store, values.space)
     out(values.json ? JSON.stringify(rows, null, 2) : formatStatus(rows))

@@ -32,7 +32,8 @@ function clientAttester(clientId: string, keyJson: string): (spaceDid: string) =
   }
   if (!jwk.d || !jwk.kid) throw new Error('SPACEVIEW_CLIENT_KEY must be a private JWK with "d" and "kid"')
   const alg = (jwk.alg ?? 'ES256') as 'ES256'
-  return (spaceDid) => createClientAttestation({ privateKey: jwk, alg, kid: jwk.kid as string, clientId, spaceDid })
+  return (spaceDid) =>
+    createClientAttestation({ privateKey: jwk, alg, kid: jwk.kid as string, clientId, spaceDid })
 }
 
 export interface BuiltContext extends SyncContext {
@@ -66,7 +67,9 @@ export function buildSyncContext(deps: {
     client,
     hosts,
     delegation: new DelegationSource(http, hosts),
-    ...(config.clientId && config.clientKeyJwk ? { attest: clientAttester(config.clientId, config.clientKeyJwk) } : {}),
+    ...(config.clientId && config.clientKeyJwk
+      ? { attest: clientAttester(config.clientId, config.clientKeyJwk) }
+      : {}),
     events: {
       refreshed: () => metrics.credentialRefreshes.inc(),
       failed: (reason) => metrics.credentialRefreshFailures.inc({ reason: reason as 'not_authorized' }),

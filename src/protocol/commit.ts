@@ -119,7 +119,10 @@ export function parseSignedCommit(value: unknown): SignedCommit {
     throw new ProtocolError('malformed_commit', 'commit field ver must be an integer')
   }
   if (obj.ver !== COMMIT_VERSION) {
-    throw new ProtocolError('unsupported_commit_version', `commit version ${obj.ver} is not supported (want 1)`)
+    throw new ProtocolError(
+      'unsupported_commit_version',
+      `commit version ${obj.ver} is not supported (want 1)`,
+    )
   }
   // The rev is bound by the signature; its TID syntax is not part of verification (the spec's own
   // appendix vector uses a rev outside the TID alphabet), so only shape and size are checked here.
@@ -145,7 +148,14 @@ export function commitToCbor(commit: SignedCommit): Record<string, unknown> {
 /** XRPC JSON form as listRepoOps returns it (getLatestCommit adds `$type`). */
 export function commitToJson(commit: SignedCommit): Record<string, unknown> {
   const b = (x: Uint8Array) => ({ $bytes: encodeBase64(x) })
-  return { ver: commit.ver, hash: b(commit.hash), ikm: b(commit.ikm), sig: b(commit.sig), mac: b(commit.mac), rev: commit.rev }
+  return {
+    ver: commit.ver,
+    hash: b(commit.hash),
+    ikm: b(commit.ikm),
+    sig: b(commit.sig),
+    mac: b(commit.mac),
+    rev: commit.rev,
+  }
 }
 
 export interface VerifyCommitInput {
@@ -166,9 +176,17 @@ export async function verifyCommit(input: VerifyCommitInput): Promise<void> {
     throw new ProtocolError('unsupported_commit_version', `commit version ${commit.ver} is not supported`)
   }
   if (input.expectedRev !== undefined && input.expectedRev !== commit.rev) {
-    throw new ProtocolError('rev_mismatch', `commit rev ${commit.rev} does not match expected ${input.expectedRev}`)
+    throw new ProtocolError(
+      'rev_mismatch',
+      `commit rev ${commit.rev} does not match expected ${input.expectedRev}`,
+    )
   }
-  const ctx = encodeCommitContext({ space: input.space, author: input.author, rev: commit.rev, ikm: commit.ikm })
+  const ctx = encodeCommitContext({
+    space: input.space,
+    author: input.author,
+    rev: commit.rev,
+    ikm: commit.ikm,
+  })
   const mac = computeMac(deriveMacKey(commit.ikm, ctx), commit.hash)
   if (!bytesEqual(mac, commit.mac)) {
     throw new ProtocolError('bad_mac', 'commit MAC does not match its hash for this space, author and rev')
@@ -177,7 +195,10 @@ export async function verifyCommit(input: VerifyCommitInput): Promise<void> {
   try {
     ok = await verifySignature(input.didKey, ctx, commit.sig)
   } catch (err) {
-    throw new ProtocolError('invalid_did_key', `cannot verify with key ${input.didKey}: ${(err as Error).message}`)
+    throw new ProtocolError(
+      'invalid_did_key',
+      `cannot verify with key ${input.didKey}: ${(err as Error).message}`,
+    )
   }
   if (!ok) throw new ProtocolError('bad_signature', `commit signature is not valid for ${input.author}'s key`)
 }

@@ -103,7 +103,13 @@ export class RepoOpsApplier {
       this.staged.set(path, { kind: 'delete', collection: op.collection, rkey: op.rkey, rev: op.rev })
       return
     }
-    const change: StagedChange = { kind: 'upsert', collection: op.collection, rkey: op.rkey, cid: op.cid, rev: op.rev }
+    const change: StagedChange = {
+      kind: 'upsert',
+      collection: op.collection,
+      rkey: op.rkey,
+      cid: op.cid,
+      rev: op.rev,
+    }
     if (op.value !== undefined) {
       if (inlineValueMatches(op.value, op.cid)) change.value = op.value
       else this.mismatched.add(path)
@@ -124,19 +130,36 @@ export class RepoOpsApplier {
    * Checks the applied ops against a head commit that the caller has already verified (verifyCommit).
    * Returns the new state and the net changes to store.
    */
-  finish(commit: SignedCommit): { state: Uint8Array; rev: string; changes: StagedChange[]; needValues: string[] } {
+  finish(commit: SignedCommit): {
+    state: Uint8Array
+    rev: string
+    changes: StagedChange[]
+    needValues: string[]
+  } {
     if (this.since !== undefined && compareTid(commit.rev, this.since) < 0) {
-      throw new ProtocolError('since_ahead_of_head', `host head ${commit.rev} is behind our rev ${this.since}`)
+      throw new ProtocolError(
+        'since_ahead_of_head',
+        `host head ${commit.rev} is behind our rev ${this.since}`,
+      )
     }
     if (this.lastRev !== undefined && commit.rev !== this.lastRev) {
-      throw new ProtocolError('ops_rev_mismatch', `last op rev ${this.lastRev} differs from commit rev ${commit.rev}`)
+      throw new ProtocolError(
+        'ops_rev_mismatch',
+        `last op rev ${this.lastRev} differs from commit rev ${commit.rev}`,
+      )
     }
     if (!bytesEqual(this.hash.digest(), commit.hash)) {
-      throw new ProtocolError('ops_hash_mismatch', 'ops applied to our state do not give the commit hash (gap or lie)')
+      throw new ProtocolError(
+        'ops_hash_mismatch',
+        'ops applied to our state do not give the commit hash (gap or lie)',
+      )
     }
     const changes = [...this.staged.values()]
     const needValues = changes
-      .filter((c) => c.kind === 'upsert' && (c.value === undefined || this.mismatched.has(`${c.collection}/${c.rkey}`)))
+      .filter(
+        (c) =>
+          c.kind === 'upsert' && (c.value === undefined || this.mismatched.has(`${c.collection}/${c.rkey}`)),
+      )
       .map((c) => `${c.collection}/${c.rkey}`)
     return { state: this.hash.state(), rev: commit.rev, changes, needValues }
   }

@@ -56,7 +56,8 @@ function checkRef(
   reason: 'invalid_space_uri' | 'invalid_record_uri',
 ): SpaceRef {
   if (!isValidDid(did)) throw new ProtocolError(reason, `authority "${did}" is not a DID`)
-  if (literal !== 'space') throw new ProtocolError(reason, `expected the literal segment "space" after the authority`)
+  if (literal !== 'space')
+    throw new ProtocolError(reason, `expected the literal segment "space" after the authority`)
   if (!isValidNsid(type)) throw new ProtocolError(reason, `space type "${type}" is not an NSID`)
   if (!isValidRecordKey(skey) || skey.length > MAX_KEY_LENGTH) {
     throw new ProtocolError(reason, `space key "${skey}" is not a valid record key`)

@@ -12,11 +12,18 @@ const dir = mkdtempSync(join(tmpdir(), 'spaceview-cli-'))
 
 async function run(argv: string[]): Promise<{ code: number; out: string }> {
   const lines: string[] = []
-  const code = await main(argv, (s) => lines.push(s), (s) => lines.push(s))
+  const code = await main(
+    argv,
+    (s) => lines.push(s),
+    (s) => lines.push(s),
+  )
   return { code, out: lines.join('\n') }
 }
 
-function carFile(name: string): { file: string; params: { space: string; author: string; didKey: string; expectValues: boolean } } {
+function carFile(name: string): {
+  file: string
+  params: { space: string; author: string; didKey: string; expectValues: boolean }
+} {
   const c = [...cars.positive, ...cars.negative].find((x: { name: string }) => x.name === name)
   const file = join(dir, `${name}.car`)
   writeFileSync(file, fromHex(c.carHex))
@@ -26,7 +33,16 @@ function carFile(name: string): { file: string; params: { space: string; author:
 describe('spaceview verify-car', () => {
   it('prints a summary and exits 0 for a valid CAR', async () => {
     const { file, params } = carFile('full-3-records')
-    const r = await run(['verify-car', file, '--space', params.space, '--author', params.author, '--did-key', params.didKey])
+    const r = await run([
+      'verify-car',
+      file,
+      '--space',
+      params.space,
+      '--author',
+      params.author,
+      '--did-key',
+      params.didKey,
+    ])
     expect(r.code).toBe(0)
     const summary = JSON.parse(r.out)
     expect(summary).toMatchObject({ ok: true, rev: '3lenb7yw2s22b', records: 3, indexEntries: 3 })
@@ -35,23 +51,59 @@ describe('spaceview verify-car', () => {
 
   it('exits 1 with a typed error for a lying CAR', async () => {
     const { file, params } = carFile('index-hash-mismatch')
-    const r = await run(['verify-car', file, '--space', params.space, '--author', params.author, '--did-key', params.didKey])
+    const r = await run([
+      'verify-car',
+      file,
+      '--space',
+      params.space,
+      '--author',
+      params.author,
+      '--did-key',
+      params.didKey,
+    ])
     expect(r.code).toBe(1)
     expect(JSON.parse(r.out)).toEqual({ error: 'index_hash_mismatch', message: expect.any(String) })
   })
 
   it('needs --index-only to accept an index-only CAR', async () => {
     const { file, params } = carFile('index-only')
-    const base = ['verify-car', file, '--space', params.space, '--author', params.author, '--did-key', params.didKey]
+    const base = [
+      'verify-car',
+      file,
+      '--space',
+      params.space,
+      '--author',
+      params.author,
+      '--did-key',
+      params.didKey,
+    ]
     expect((await run(base)).code).toBe(1)
     expect((await run([...base, '--index-only'])).code).toBe(0)
   })
 
   it('rejects a malformed space URI and a missing file with typed errors', async () => {
     const { file, params } = carFile('full-3-records')
-    const bad = await run(['verify-car', file, '--space', 'at://nope', '--author', params.author, '--did-key', params.didKey])
+    const bad = await run([
+      'verify-car',
+      file,
+      '--space',
+      'at://nope',
+      '--author',
+      params.author,
+      '--did-key',
+      params.didKey,
+    ])
     expect(JSON.parse(bad.out).error).toBe('invalid_space_uri')
-    const missing = await run(['verify-car', join(dir, 'nope.car'), '--space', params.space, '--author', params.author, '--did-key', params.didKey])
+    const missing = await run([
+      'verify-car',
+      join(dir, 'nope.car'),
+      '--space',
+      params.space,
+      '--author',
+      params.author,
+      '--did-key',
+      params.didKey,
+    ])
     expect(JSON.parse(missing.out).error).toBe('file_not_found')
   })
 

@@ -28,12 +28,15 @@ describe('LtHash known answers (shared/spec/vectors/lthash.json)', () => {
     }
   })
 
-  it.each(v.expand.map((e: { element: string }) => [e.element, e]) as [string, any][])('BLAKE3 XOF expansion of %j', (_el, e) => {
-    const out = expandElement(e.element)
-    expect(out.length).toBe(2048)
-    expect(toHex(out.subarray(0, 32))).toBe(e.blake3Xof2048First32Hex)
-    expect(toHex(out.subarray(2016))).toBe(e.blake3Xof2048Last32Hex)
-  })
+  it.each(v.expand.map((e: { element: string }) => [e.element, e]) as [string, any][])(
+    'BLAKE3 XOF expansion of %j',
+    (_el, e) => {
+      const out = expandElement(e.element)
+      expect(out.length).toBe(2048)
+      expect(toHex(out.subarray(0, 32))).toBe(e.blake3Xof2048First32Hex)
+      expect(toHex(out.subarray(2016))).toBe(e.blake3Xof2048Last32Hex)
+    },
+  )
 
   it('realistic record elements, in order and reversed', () => {
     const h = new LtHash()

@@ -22,7 +22,10 @@ async function verifyAll(bytes: Uint8Array, opts: RepoCarOptions) {
   return { head: car.head, records }
 }
 
-async function failure(bytes: Uint8Array, opts: RepoCarOptions): Promise<{ stage: string; reason: string; yielded: number }> {
+async function failure(
+  bytes: Uint8Array,
+  opts: RepoCarOptions,
+): Promise<{ stage: string; reason: string; yielded: number }> {
   let stage = 'header'
   let yielded = 0
   try {
@@ -55,25 +58,37 @@ const STAGE_OF: Record<string, string> = {
 }
 
 describe('getRepo CAR known answers (shared/spec/vectors/repo-car.json)', () => {
-  it.each(v.positive.map((p: { name: string }) => [p.name, p]) as [string, any][])('positive %s verifies', async (_n, p) => {
-    const { head, records } = await verifyAll(fromHex(p.carHex), p.params)
-    expect(head.rev).toBe(p.expected.rev)
-    expect(toHex(head.hash)).toBe(p.expected.hash)
-    expect(Object.fromEntries(head.entries.map((e) => [e.path, e.cid]))).toEqual(p.expected.index)
-    if (p.expected.indexOrder) expect(head.entries.map((e) => e.path)).toEqual(p.expected.indexOrder)
-    if (p.expected.commitCid) expect(head.commitCid).toBe(p.expected.commitCid)
-    expect(records.map((r) => ({ path: r.path, cid: r.cid, record: r.value }))).toEqual(
-      p.expected.records.map((r: { path: string; cid: string; record: unknown }) => ({ path: r.path, cid: r.cid, record: r.record })),
-    )
-    expect(records.map((r) => toHex(r.bytes))).toEqual(p.expected.records.map((r: { dagCborHex: string }) => r.dagCborHex))
-  })
+  it.each(v.positive.map((p: { name: string }) => [p.name, p]) as [string, any][])(
+    'positive %s verifies',
+    async (_n, p) => {
+      const { head, records } = await verifyAll(fromHex(p.carHex), p.params)
+      expect(head.rev).toBe(p.expected.rev)
+      expect(toHex(head.hash)).toBe(p.expected.hash)
+      expect(Object.fromEntries(head.entries.map((e) => [e.path, e.cid]))).toEqual(p.expected.index)
+      if (p.expected.indexOrder) expect(head.entries.map((e) => e.path)).toEqual(p.expected.indexOrder)
+      if (p.expected.commitCid) expect(head.commitCid).toBe(p.expected.commitCid)
+      expect(records.map((r) => ({ path: r.path, cid: r.cid, record: r.value }))).toEqual(
+        p.expected.records.map((r: { path: string; cid: string; record: unknown }) => ({
+          path: r.path,
+          cid: r.cid,
+          record: r.record,
+        })),
+      )
+      expect(records.map((r) => toHex(r.bytes))).toEqual(
+        p.expected.records.map((r: { dagCborHex: string }) => r.dagCborHex),
+      )
+    },
+  )
 
-  it.each(v.negative.map((n: { name: string }) => [n.name, n]) as [string, any][])('negative %s is rejected at its stage', async (_n, n) => {
-    const f = await failure(fromHex(n.carHex), n.params)
-    expect(f.reason).not.toBe('ok')
-    expect(STAGE_OF[f.reason]).toBe(n.expected.stage)
-    expect(f.yielded).toBe(n.expected.recordsYieldedBeforeError)
-  })
+  it.each(v.negative.map((n: { name: string }) => [n.name, n]) as [string, any][])(
+    'negative %s is rejected at its stage',
+    async (_n, n) => {
+      const f = await failure(fromHex(n.carHex), n.params)
+      expect(f.reason).not.toBe('ok')
+      expect(STAGE_OF[f.reason]).toBe(n.expected.stage)
+      expect(f.yielded).toBe(n.expected.recordsYieldedBeforeError)
+    },
+  )
 })
 
 describe('CAR verification properties', () => {
@@ -126,12 +141,20 @@ describe('writeRepoCar round trip', () => {
       records.push({ path, cid, bytes })
       lt.add(pathElement(path, cid.toString()))
     }
-    const commit = await createSignedCommit({ space, author, rev: '3lenb7yw2s22b', hash: lt.digest(), signer })
+    const commit = await createSignedCommit({
+      space,
+      author,
+      rev: '3lenb7yw2s22b',
+      hash: lt.digest(),
+      signer,
+    })
     const car = await repoCarBytes({ commit, records })
     const out = await verifyAll(car, { space, author, didKey: signer.did(), expectValues: true })
     expect(out.records).toHaveLength(50)
     expect(toHex(out.head.state)).toBe(toHex(lt.state()))
     const indexOnly = await repoCarBytes({ commit, records, excludeValues: true })
-    expect((await verifyAll(indexOnly, { space, author, didKey: signer.did(), expectValues: false })).records).toHaveLength(0)
+    expect(
+      (await verifyAll(indexOnly, { space, author, didKey: signer.did(), expectValues: false })).records,
+    ).toHaveLength(0)
   })
 })

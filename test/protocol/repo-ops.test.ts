@@ -11,7 +11,9 @@ const head = parseSignedCommit(v.response.commit)
 
 describe('listRepoOps known answers (shared/spec/vectors/listRepoOps.json)', () => {
   it('head commit verifies', async () => {
-    await expect(verifyCommit({ commit: head, space: v.params.space, author: v.params.author, didKey: v.params.didKey })).resolves.toBeUndefined()
+    await expect(
+      verifyCommit({ commit: head, space: v.params.space, author: v.params.author, didKey: v.params.didKey }),
+    ).resolves.toBeUndefined()
   })
 
   it('digest after every op and every batch', () => {
@@ -20,7 +22,8 @@ describe('listRepoOps known answers (shared/spec/vectors/listRepoOps.json)', () 
       a.apply([parseRepoOp(step.op)])
       expect(toHex(a.digest())).toBe(step.digestAfter)
       if (step.op.value) expect(encodeRecordJson(step.op.value).cid.toString()).toBe(step.op.cid)
-      if (step.valueDagCborHex) expect(toHex(encodeRecordJson(step.op.value).bytes)).toBe(step.valueDagCborHex)
+      if (step.valueDagCborHex)
+        expect(toHex(encodeRecordJson(step.op.value).bytes)).toBe(step.valueDagCborHex)
     }
     const b = new RepoOpsApplier(undefined, undefined)
     for (const batch of v.byRev) {
@@ -38,7 +41,11 @@ describe('listRepoOps known answers (shared/spec/vectors/listRepoOps.json)', () 
     const upserts = out.changes.filter((c) => c.kind === 'upsert').map((c) => `${c.collection}/${c.rkey}`)
     const deletes = out.changes.filter((c) => c.kind === 'delete').map((c) => `${c.collection}/${c.rkey}`)
     expect(upserts.sort()).toEqual(
-      ['com.example.group.comment/3lenb4ghxc222', 'com.example.group.post/3lenaytzts222', 'com.example.group.post/3lenb2navk222'].sort(),
+      [
+        'com.example.group.comment/3lenb4ghxc222',
+        'com.example.group.post/3lenaytzts222',
+        'com.example.group.post/3lenb2navk222',
+      ].sort(),
     )
     expect(deletes).toEqual(['com.example.group.post/3lenb44wro222'])
     expect(out.needValues).toEqual([])
@@ -67,13 +74,17 @@ describe('listRepoOps known answers (shared/spec/vectors/listRepoOps.json)', () 
     partial.apply(ops.slice(0, 2))
     expect(() => partial.finish(head)).toThrow(expect.objectContaining({ reason: 'ops_rev_mismatch' }))
     const backwards = new RepoOpsApplier(undefined, undefined)
-    expect(() => backwards.apply([ops[2]!, ops[0]!])).toThrow(expect.objectContaining({ reason: 'ops_out_of_order' }))
+    expect(() => backwards.apply([ops[2]!, ops[0]!])).toThrow(
+      expect.objectContaining({ reason: 'ops_out_of_order' }),
+    )
     const stale = new RepoOpsApplier(undefined, ops[1]!.rev)
     expect(() => stale.apply([ops[1]!])).toThrow(expect.objectContaining({ reason: 'ops_out_of_order' }))
   })
 
   it('an inlined value that does not hash to its CID is not stored but re-fetched', () => {
-    const tampered = ops.map((o) => (o === ops[1] ? { ...o, value: { ...(o.value as object), text: 'forged' } } : o))
+    const tampered = ops.map((o) =>
+      o === ops[1] ? { ...o, value: { ...(o.value as object), text: 'forged' } } : o,
+    )
     const a = new RepoOpsApplier(undefined, undefined)
     a.apply(tampered)
     const out = a.finish(head)
