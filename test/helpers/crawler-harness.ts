@@ -53,8 +53,21 @@ export async function startHarness(opts: {
     readStrategy: 'final',
   })
   const metrics = createMetrics()
-  const ctx = buildSyncContext({ config, store, redis, logger: pino({ level: 'silent' }), metrics, serviceId: '' })
-  const crawler = new Crawler(ctx, redis, { sweepIntervalSec: 3600, notifyRenewSec: 3600, concurrency: 8, attempts: 3, ...opts.crawler })
+  const ctx = buildSyncContext({
+    config,
+    store,
+    redis,
+    logger: pino({ level: 'silent' }),
+    metrics,
+    serviceId: '',
+  })
+  const crawler = new Crawler(ctx, redis, {
+    sweepIntervalSec: 3600,
+    notifyRenewSec: 3600,
+    concurrency: 8,
+    attempts: 3,
+    ...opts.crawler,
+  })
   crawler.start()
   return {
     devnet,
@@ -79,7 +92,10 @@ export async function startHarness(opts: {
 export async function crawlAllSpaces(h: Harness): Promise<string[]> {
   const spaces = h.devnet.spaces().map((s) => s.uri)
   for (const space of spaces) {
-    await h.ctx.sessions.addSpace(space, { did: h.devnet.indexer.did, accessToken: h.devnet.indexer.accessToken })
+    await h.ctx.sessions.addSpace(space, {
+      did: h.devnet.indexer.did,
+      accessToken: h.devnet.indexer.accessToken,
+    })
     await h.crawler.addSpace(space)
   }
   return spaces
@@ -106,7 +122,11 @@ export function truth(devnet: Devnet, space: string): Row[] {
     .sort((a, b) => (a.uri < b.uri ? -1 : 1))
 }
 
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
   const end = Date.now() + timeoutMs
   while (Date.now() < end) {
     if (await check()) return
