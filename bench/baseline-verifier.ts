@@ -2,7 +2,8 @@
  * The benchmark's baseline: a straightforward CAR verifier and LtHash built on @noble/hashes (pure-JS
  * BLAKE3 and SHA-256), reading the whole CAR into memory with @ipld/car and decoding the index with the
  * general DAG-CBOR decoder. Same checks as src/protocol/repo-car.ts, none of its engineering (streaming
- * framing, WASM BLAKE3 (hash-wasm), native SHA-256, the dedicated index decoder). Bench-only; never used by spaceview.
+ * framing, WASM BLAKE3 (hash-wasm), native SHA-256, the dedicated index decoder). Bench-only; never used
+ * by spaceview.
  */
 import { blake3 } from '@noble/hashes/blake3.js'
 import { sha256 } from '@noble/hashes/sha2.js'
