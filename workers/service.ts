@@ -26,6 +26,7 @@ import { Crawler } from '../src/crawler/crawler.js'
 import type { QueueName } from '../src/crawler/queues.js'
 import { handleNotification, NOTIFY_SPACE_DELETED, NOTIFY_WRITE } from '../src/crawler/notify-receiver.js'
 import { startAccountEvents } from '../src/crawler/account-events.js'
+import { guardedFetch } from '../src/identity/guarded-fetch.js'
 import { spacesOfAuthor } from '../src/crawler/space-sweep.js'
 import { startApiServer, type ApiServer } from '../src/api/server.js'
 import { identityKeyResolver } from '../src/acl-filter/key-resolver.js'
@@ -142,7 +143,8 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
       spacesOf: (did: string) => spacesOfAuthor(ctx, did),
       enqueueSync: (space: string, repo: string) => crawler.enqueueSync(space, repo, 'account'),
     }
-    stopEvents = startAccountEvents(deps, config.firehoseUrls, config.plcUrl)
+    // #identity events are resolved through our guarded client (the endpoint policy of every resolution).
+    stopEvents = startAccountEvents(deps, config.firehoseUrls, config.plcUrl, guardedFetch(ctx.http))
   }
 
   const metricsServer =

@@ -13,6 +13,7 @@ import { IdResolver } from '@atproto/identity'
 import type { Logger } from 'pino'
 import type { AccountStatus } from '../merge/types.js'
 import type { SyncStore } from '../merge/sync-store.js'
+import type { IdentityFetch } from '../identity/guarded-fetch.js'
 
 export interface AccountEventDeps {
   store: Pick<SyncStore, 'setAccountStatus'>
@@ -33,17 +34,23 @@ export async function handleAccountEvent(deps: AccountEventDeps, evt: Event): Pr
   }
 }
 
-/** Starts one Firehose subscription per URL; returns a stop function. */
+/**
+ * Starts one Firehose subscription per URL; returns a stop function. The Firehose resolves the DID of every
+ * #identity event before handing it over, so `fetch` should be the crawler's guarded fetch: the same
+ * endpoint policy as every other resolution. The library's own default refuses loopback outright, which
+ * drops every #identity event of a devnet (a rotated key then went unnoticed until a signature failed).
+ */
 export function startAccountEvents(
   deps: AccountEventDeps,
   firehoseUrls: string[],
   plcUrl: string,
+  fetch?: IdentityFetch,
 ): () => Promise<void> {
   const hoses = firehoseUrls.map(
     (service) =>
       new Firehose({
         service,
-        idResolver: new IdResolver({ plcUrl }),
+        idResolver: new IdResolver(fetch ? { plcUrl, fetch } : { plcUrl }),
         excludeCommit: true,
         excludeSync: true,
         unauthenticatedHandles: true,

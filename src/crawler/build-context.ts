@@ -38,6 +38,8 @@ function clientAttester(clientId: string, keyJson: string): (spaceDid: string) =
 
 export interface BuiltContext extends SyncContext {
   identity: IdentityResolver
+  /** The guarded client everything above uses, for other outbound calls of this process (firehose DIDs). */
+  http: HttpClient
 }
 
 export function buildSyncContext(deps: {
@@ -93,5 +95,6 @@ export function buildSyncContext(deps: {
     maxCarBytes: config.maxCarBytes,
     pageLimit: 1000,
     identity,
+    http,
   }
 }

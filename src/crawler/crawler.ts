@@ -42,16 +42,30 @@ export interface CrawlerOptions {
   notifyRenewSec: number
   /** Every n-th sweep pulls every writer, whatever its hint says. */
   fullCheckEvery?: number
+  /**
+   * Lifetime of a job's lock (BullMQ renews it at half that while the job runs) and the interval of the
+   * stalled-job check. When a worker process dies, its active jobs go back to the queue for the other
+   * workers within roughly the lock lifetime plus two checks (defaults 15 s and 5 s; BullMQ's 30 s and
+   * 30 s left a killed worker's repos untouched for a minute and more).
+   */
+  jobLockMs?: number
+  stalledCheckMs?: number
   prefix?: string
 }
 
 const dirtyKey = (space: string, repo: string) => `sv:dirty:${space}|${repo}`
+const sweepLockKey = (space: string) => `sv:sweep-lock:${space}`
+/** A sweep lock outlives a crashed worker by at most this long (sweeps run far shorter). */
+const SWEEP_LOCK_MS = 60_000
+const RELEASE_IF_OWNER = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
 /** Set when a sync needed a recovery: a hint for a repo whose recovery is already running must not be lost. */
 const recoverDirtyKey = (space: string, repo: string) => `sv:recover-dirty:${space}|${repo}`
 
 export class Crawler {
   readonly queues: Record<QueueName, Queue>
   private readonly workers: Worker[] = []
+  /** The workers' own (blocking) connections: BullMQ leaves a connection it was given open on close. */
+  private readonly workerConnections: Redis[] = []
 
   constructor(
     private readonly ctx: SyncContext,
@@ -80,10 +94,17 @@ export class Crawler {
     const prefix = this.opts.prefix ?? 'sv'
     const work = this.opts.work ?? QUEUE_NAMES.filter((q) => q !== 'dead-letter')
     for (const name of work) {
+      const connection = this.connection.duplicate({ maxRetriesPerRequest: null })
+      this.workerConnections.push(connection)
       const worker = new Worker(name, (job, token) => this.process(name, job, token), {
-        connection: this.connection.duplicate({ maxRetriesPerRequest: null }),
+        connection,
         prefix,
         concurrency: this.opts.concurrency ?? 16,
+        lockDuration: this.opts.jobLockMs ?? 15_000,
+        stalledInterval: this.opts.stalledCheckMs ?? 5_000,
+        // Jobs are idempotent, so a job caught by the stall check twice (a very long event-loop pause, not
+        // only a dead worker) is still run again rather than failed.
+        maxStalledCount: 2,
       })
       worker.on('failed', (job, err) => void this.onFailed(name, job, err))
       worker.on('completed', (job) => void this.onCompleted(name, job))
@@ -174,34 +195,22 @@ export class Crawler {
       case 'space-bootstrap':
       case 'sweep': {
         const { space } = job.data as SpaceJob
-        // A sweep of a space still bootstrapping is a retry of a bootstrap that ran out of attempts.
-        const bootstrap =
-          queue === 'space-bootstrap' ||
-          (await getSpaceStatus(this.ctx.redis, space))?.status === 'bootstrapping'
-        const res = await sweepSpace(this.ctx, space, {
-          bootstrap,
-          fullCheckEvery: this.opts.fullCheckEvery ?? 12,
-        })
-        const cause = bootstrap ? 'bootstrap' : 'sweep'
-        const unsynced = new Set(res.unsynced)
-        for (const repo of res.stale) {
-          // A repo we hold nothing for can only be fetched whole: skip the incremental job that would say so.
-          if (unsynced.has(repo)) await this.enqueueRecovery(space, repo, cause)
-          else await this.enqueueSync(space, repo, cause)
+        // One sweep of a space at a time: scheduled sweeps overlap whenever one takes longer than the
+        // interval (a slow store, a slow host), and an overlapping sweep only repeats the same host calls,
+        // store reads and enqueues. A sweep that finds the space locked has nothing to add; a bootstrap
+        // (first sweep, or the space added again) always runs.
+        const token = `${process.pid}:${job.id ?? ''}:${Date.now()}`
+        const lockKey = sweepLockKey(space)
+        const locked =
+          queue === 'sweep'
+            ? await this.ctx.redis.set(lockKey, token, 'PX', SWEEP_LOCK_MS, 'NX')
+            : await this.ctx.redis.set(lockKey, token, 'PX', SWEEP_LOCK_MS)
+        if (locked !== 'OK') return { skipped: 'another sweep of this space is running' }
+        try {
+          return await this.sweep(queue, space)
+        } finally {
+          await this.ctx.redis.eval(RELEASE_IF_OWNER, 1, lockKey, token)
         }
-        if (bootstrap) {
-          await this.scheduleSweep(space)
-          // This run just registered: the first renewal is due one interval from now, not at once.
-          const renewEvery = this.opts.notifyRenewSec * 1000
-          await this.queues['notify-renewal'].upsertJobScheduler(
-            `renew:${space}`,
-            { every: renewEvery, startDate: Date.now() + renewEvery },
-            { name: 'renew', data: { space } },
-          )
-          if (res.registered) this.ctx.metrics.notifyRegistrationsActive.inc()
-        }
-        await setSpaceStatus(this.ctx.redis, space, 'active')
-        return { writers: res.writers, stale: res.stale.length }
       }
       case 'repo-sync':
         return this.runSync(job.data as RepoJob)
@@ -225,6 +234,37 @@ export class Crawler {
       default:
         return null
     }
+  }
+
+  /** A bootstrap or scheduled sweep of one space (under the space's sweep lock). */
+  private async sweep(queue: QueueName, space: string): Promise<unknown> {
+    // A sweep of a space still bootstrapping is a retry of a bootstrap that ran out of attempts.
+    const bootstrap =
+      queue === 'space-bootstrap' || (await getSpaceStatus(this.ctx.redis, space))?.status === 'bootstrapping'
+    const res = await sweepSpace(this.ctx, space, {
+      bootstrap,
+      fullCheckEvery: this.opts.fullCheckEvery ?? 12,
+    })
+    const cause = bootstrap ? 'bootstrap' : 'sweep'
+    const unsynced = new Set(res.unsynced)
+    for (const repo of res.stale) {
+      // A repo we hold nothing for can only be fetched whole: skip the incremental job that would say so.
+      if (unsynced.has(repo)) await this.enqueueRecovery(space, repo, cause)
+      else await this.enqueueSync(space, repo, cause)
+    }
+    if (bootstrap) {
+      await this.scheduleSweep(space)
+      // This run just registered: the first renewal is due one interval from now, not at once.
+      const renewEvery = this.opts.notifyRenewSec * 1000
+      await this.queues['notify-renewal'].upsertJobScheduler(
+        `renew:${space}`,
+        { every: renewEvery, startDate: Date.now() + renewEvery },
+        { name: 'renew', data: { space } },
+      )
+      if (res.registered) this.ctx.metrics.notifyRegistrationsActive.inc()
+    }
+    await setSpaceStatus(this.ctx.redis, space, 'active')
+    return { writers: res.writers, stale: res.stale.length }
   }
 
   private async runSync(data: RepoJob): Promise<unknown> {
@@ -278,6 +318,12 @@ export class Crawler {
         await this.ctx.store.setRepoStatus(space, repo, 'failed', 'repo_not_found')
         return null
       }
+      if (err.kind === 'blocked_address') {
+        // The author's DID document names an endpoint we refuse to contact. The cached document would keep
+        // this repo failing after the document is fixed, so drop it (the resolver throttles refreshes);
+        // the job still fails with the reason, and its retry or the next sweep uses the new document.
+        await this.ctx.hosts.repoHost(repo, true).catch(() => undefined)
+      }
     }
     this.ctx.metrics.repoSyncs.inc({ mode, outcome: isProtocolError(err) ? 'rejected' : 'failed' })
     throw err
@@ -313,5 +359,7 @@ export class Crawler {
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.close()))
     await Promise.all(Object.values(this.queues).map((q) => q.close()))
+    // Left open, these kept every process that ran workers alive after close (and tests from exiting).
+    for (const c of this.workerConnections) c.disconnect()
   }
 }

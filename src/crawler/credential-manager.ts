@@ -10,7 +10,8 @@
  * Refusals are handled per the spec: SpaceDeleted is the only deletion signal (raised as
  * SpaceDeletedError for the caller to act on); UserNotAuthorized / AppNotAuthorized / a refused session
  * marks that session refused and tries the next; with no usable session left the space is
- * `needs-authorization` (kept, shown, not dropped).
+ * `needs-authorization` (kept, shown, not dropped). The authority refusing a delegation token is about
+ * that token, not the member: it fails this attempt (retried later) without marking the session.
  */
 import type { Redis } from 'ioredis'
 import { generateDpopKey, exportDpopKey, importDpopKey, type DpopKey } from '../protocol/dpop.js'
@@ -18,7 +19,7 @@ import { parseJws } from '../protocol/jws.js'
 import { parseSpaceUri } from '../protocol/space-uri.js'
 import type { SecretBox } from './secret-box.js'
 import type { SessionStore, MemberSession } from './session-store.js'
-import type { SpaceClient, SpaceCredentialAuth } from './space-client.js'
+import { SPACE_METHODS, type SpaceClient, type SpaceCredentialAuth } from './space-client.js'
 import { isSpaceCallError } from './space-errors.js'
 import type { DelegationSource } from './delegation-source.js'
 import type { HostResolver } from './host-resolver.js'
@@ -180,6 +181,7 @@ export class CredentialManager {
     const sessions = await this.deps.sessions.usable(space)
     const spaceHost = await this.deps.hosts.spaceHost(parseSpaceUri(space).did)
     let lastReason = 'no_sessions'
+    let tokenRefused: unknown
     for (const session of sessions) {
       try {
         return await this.mintWith(space, spaceHost, session)
@@ -188,6 +190,13 @@ export class CredentialManager {
         if (err.kind === 'space_deleted') throw new SpaceDeletedError(space)
         lastReason = err.kind
         this.deps.events?.failed?.(err.kind)
+        if (err.kind === 'delegation_rejected' && err.method === SPACE_METHODS.getSpaceCredential) {
+          // The authority refused this one token (expired on a skewed PDS clock, wrong audience, replayed),
+          // not the member: nothing says the session lost access, so it is not marked refused. Try the
+          // next session; if none gets through, the job fails and retries later.
+          tokenRefused = err
+          continue
+        }
         if (
           [
             'user_not_authorized',
@@ -203,6 +212,7 @@ export class CredentialManager {
         throw err // transient (host down, rate limited): the job's backoff retries
       }
     }
+    if (tokenRefused !== undefined) throw tokenRefused
     this.deps.events?.failed?.('not_authorized')
     throw new NeedsAuthorizationError(space, lastReason)
   }

@@ -2,7 +2,8 @@
  * Runs one unit of work against one host under the per-host limiter and with the space's credential.
  *
  * - No lease (host at its concurrency or rate cap, circuit open, Retry-After pending): throws
- *   HostBusyError with how long to wait, and the job moves itself to the delayed set.
+ *   HostBusyError with how long to wait, and the job moves itself to the delayed set. A granted lease is
+ *   renewed while the work runs, so a killed worker's slots come free within one short lease lifetime.
  * - The host refused the credential (expired or invalid): the credential is dropped, a new one minted,
  *   and the work retried once.
  * - Transport failures and 429/5xx count toward the host's circuit breaker; any success resets it. That
@@ -49,6 +50,12 @@ export async function withHost<T>(
   const host = hostKey(url)
   const lease = await ctx.limiter.acquire(host)
   if (!lease.ok) throw new HostBusyError(host, lease.retryInMs, lease.reason)
+  // Keep the (short) lease alive while the work runs; if this process dies, the slot frees itself soon.
+  const keepAlive = setInterval(
+    () => void ctx.limiter.renew(host, lease.leaseId).catch(() => undefined),
+    ctx.limiter.renewEveryMs,
+  )
+  keepAlive.unref()
   try {
     let cred = await ctx.creds.get(space)
     for (let attempt = 0; ; attempt++) {
@@ -78,6 +85,7 @@ export async function withHost<T>(
       }
     }
   } finally {
+    clearInterval(keepAlive)
     await ctx.limiter.release(host, lease.leaseId)
   }
 }

@@ -6,8 +6,10 @@
  * (a BullMQ job) can move itself to the delayed set and the worker slot goes to another host's job.
  * That is what keeps one slow or broken host from stalling the others.
  *
- * Invariants: all checks and the grant happen in one Lua script (atomic across processes); leases
- * expire on their own (a crashed worker cannot leak a slot forever); after `failureThreshold` consecutive
+ * Invariants: all checks and the grant happen in one Lua script (atomic across processes); a lease is
+ * short-lived and its holder renews it while the request runs (`renew`, every `renewEveryMs`), so the
+ * slots of a worker that crashed or was killed come free within one lease lifetime, not after the longest
+ * request could take; after `failureThreshold` consecutive
  * failures the circuit opens for `openMs`, doubling on each further failure up to `maxOpenMs`; once the
  * open period passes the host is half-open (one lease at a time) until a success closes it.
  */
@@ -20,7 +22,7 @@ export interface HostLimiterOptions {
   failureThreshold?: number
   openMs?: number
   maxOpenMs?: number
-  /** Lease lifetime: the longest a request may hold a slot before it is presumed dead. */
+  /** Lease lifetime without renewal: how long a crashed holder's slot stays taken. */
   leaseMs?: number
   prefix?: string
 }
@@ -65,7 +67,7 @@ export class HostLimiter {
       failureThreshold: 5,
       openMs: 5_000,
       maxOpenMs: 5 * 60_000,
-      leaseMs: 5 * 60_000,
+      leaseMs: 30_000,
       prefix: 'sv:host',
       ...options,
     }
@@ -106,6 +108,21 @@ export class HostLimiter {
       retryInMs: Math.max(1, Number(r[1])),
       reason: r[2] as 'concurrency' | 'rate' | 'circuit_open' | 'retry_after',
     }
+  }
+
+  /** How often a holder renews its lease: three renewals per lifetime, so one late renewal is harmless. */
+  get renewEveryMs(): number {
+    return Math.max(100, Math.floor(this.o.leaseMs / 3))
+  }
+
+  /**
+   * Extends a lease the holder still has. A lease that already expired is not revived (its slot may have
+   * been granted again), so a stalled holder can never push a host over its cap.
+   */
+  async renew(host: string, leaseId: string, now = Date.now()): Promise<void> {
+    const k = this.keys(host)
+    await this.redis.zadd(k.inflight, 'XX', now + this.o.leaseMs, leaseId)
+    await this.redis.pexpire(k.inflight, this.o.leaseMs * 2)
   }
 
   async release(host: string, leaseId: string): Promise<void> {

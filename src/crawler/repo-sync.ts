@@ -7,8 +7,10 @@
  * re-fetched with getRecord and re-hashed, and only then is the net change handed to the store, which
  * applies it only on top of the rev it was computed from. No record is stored unverified.
  *
- * Divergence (hash mismatch, gap, since ahead of head, rev mismatch) is retried once from the same rev —
- * a concurrent write can make the commit newer than the ops read — and then answered with a recovery.
+ * Divergence (hash mismatch, gap, since ahead of head, rev mismatch, ops with no head commit to verify
+ * them against) is retried once from the same rev — a concurrent write can make the commit newer than the
+ * ops read — and then answered with a recovery. The host lease covers the host exchange only: landing the
+ * verified update is store latency and must not hold one of the host's concurrency slots.
  */
 import { verifyCommit, type SignedCommit } from '../protocol/commit.js'
 import { isProtocolError, ProtocolError } from '../protocol/errors.js'
@@ -115,10 +117,24 @@ export async function syncRepo(ctx: SyncContext, space: string, repo: string): P
   const pulled = await withHost(ctx, space, pds, async (cred): Promise<Pulled> => {
     let lastReason = ''
     for (let attempt = 0; attempt < 2; attempt++) {
-      const pulled = await pullOps(ctx, cred, pds, space, repo, ltState, since)
+      let pulled: PulledOps
+      try {
+        pulled = await pullOps(ctx, cred, pds, space, repo, ltState, since)
+      } catch (err) {
+        // Ops that go backwards (a host ignoring `since`, a cursor replaying the log) are a divergence too.
+        if (isProtocolError(err) && DIVERGENCE.has(err.reason)) {
+          lastReason = err.reason
+          continue
+        }
+        throw err
+      }
       if (!pulled.commit) {
         if (pulled.applier.opCount === 0) return { kind: 'no_repo' }
-        throw new ProtocolError('malformed_op', 'host returned ops but no head commit on its last page')
+        // Ops without a head commit cannot be verified: the last page came back short yet with a cursor
+        // (ops missing from a full page). Like a hash mismatch this is a divergence — retried once, then
+        // rebuilt from a verified CAR — not a failure to repeat until the host mends its oplog.
+        lastReason = 'malformed_op'
+        continue
       }
       await verifyAuthorCommit(ctx, space, repo, pulled.commit)
       let out

@@ -35,7 +35,7 @@ export async function spacesOfAuthor(ctx: Pick<SyncContext, 'redis'>, did: strin
 }
 
 /** Repo states read at once while comparing hints: a sweep's latency is not (writers × one read). */
-const STATE_READS = 16
+const STATE_READS = 4
 
 /** `fn` over `items` with at most `limit` calls in flight; results in input order. */
 async function mapBounded<T, R>(

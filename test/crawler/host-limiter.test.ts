@@ -30,6 +30,22 @@ describe('HostLimiter (real Redis)', () => {
     expect((await l.acquire('lease.example', now + 1500)).ok).toBe(true)
   })
 
+  it('a renewed lease outlives its lifetime; an expired one is not revived by a late renewal', async () => {
+    const l = new HostLimiter(redis, { concurrency: 1, requestsPerSec: 100, leaseMs: 1000, prefix })
+    const now = Date.now()
+    const held = await l.acquire('renew.example', now)
+    if (!held.ok) throw new Error('no lease')
+    await l.renew('renew.example', held.leaseId, now + 800)
+    expect((await l.acquire('renew.example', now + 1500)).ok).toBe(false) // still held: renewed at +800
+    const next = await l.acquire('renew.example', now + 2000) // the renewal ran out at +1800
+    expect(next.ok).toBe(true)
+    await l.renew('renew.example', held.leaseId, now + 2100) // the old holder wakes up late
+    expect((await l.acquire('renew.example', now + 2200)).ok).toBe(false) // only `next` holds the slot
+    if (next.ok) await l.release('renew.example', next.leaseId)
+    expect((await l.acquire('renew.example', now + 2300)).ok).toBe(true)
+    expect(l.renewEveryMs).toBeLessThan(1000 / 2)
+  })
+
   it('caps requests per second and says when to come back', async () => {
     const l = new HostLimiter(redis, { concurrency: 100, requestsPerSec: 3, prefix })
     const t = Math.floor(Date.now() / 1000) * 1000 + 100

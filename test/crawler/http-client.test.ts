@@ -268,8 +268,10 @@ describe('HttpClient: broken connections', () => {
     }
     await abandon()
     const settled = timeouts()
-    for (let i = 0; i < 3; i++) await abandon()
-    expect(timeouts()).toBeLessThanOrEqual(settled)
+    // Ten abandoned bodies: a leak leaves ten more timers; unrelated timers of a busy process (keep-alive
+    // sockets, the other tests' servers) may add one or two, so the bound sits well below a leak.
+    for (let i = 0; i < 10; i++) await abandon()
+    expect(timeouts()).toBeLessThanOrEqual(settled + 2)
   })
 
   it('classifies a refused connection as connect', async () => {

@@ -122,20 +122,31 @@ export function truth(devnet: Devnet, space: string): Row[] {
     .sort((a, b) => (a.uri < b.uri ? -1 : 1))
 }
 
+/**
+ * Polls `check` until it holds. Checks read the embedded store, which the crawler under test also waits on:
+ * tests that poll many spaces at once pass a longer `intervalMs` so their reads do not starve it.
+ */
 export async function waitFor(
   what: string,
   check: () => Promise<boolean>,
   timeoutMs = 60_000,
+  intervalMs = 200,
 ): Promise<void> {
   const end = Date.now() + timeoutMs
   while (Date.now() < end) {
     if (await check()) return
-    await new Promise((r) => setTimeout(r, 200))
+    await new Promise((r) => setTimeout(r, intervalMs))
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
 }
 
-export async function converged(h: Harness, spaces: string[]): Promise<boolean> {
+/** Anything that has a devnet and the store holding the merged view (Harness, ServiceHarness). */
+export interface ViewSource {
+  devnet: Devnet
+  store: MergeStore
+}
+
+export async function converged(h: ViewSource, spaces: string[]): Promise<boolean> {
   for (const space of spaces) {
     // Values compare as data: key order differs between JSON and DAG-CBOR's canonical order.
     if (!isDeepStrictEqual(await mergedView(h.store, space), truth(h.devnet, space))) return false
