@@ -8,6 +8,7 @@ import { statusCommand } from './status.js'
 import { addSpaceCommand } from './add-space.js'
 import { reportCommand } from './report.js'
 import { aclExplainCommand } from './acl-explain.js'
+import { loadtestCommand } from './loadtest.js'
 import { UsageError } from './args.js'
 
 type Verb = { summary: string; run: (argv: string[], out: (s: string) => void) => Promise<number> | number }
@@ -22,6 +23,10 @@ const VERBS: Record<string, Verb> = {
   'add-space': { summary: "sync a space through a member's session", run: addSpaceCommand },
   acl: { summary: 'acl explain <space> <did>: why a caller is admitted or denied', run: aclExplainCommand },
   report: { summary: "render an HTML page of charts from a running instance's metrics", run: reportCommand },
+  loadtest: {
+    summary: 'load-test spaceview against devnet next to a sequential baseline (npm run bench)',
+    run: loadtestCommand,
+  },
 }
 
 export function usage(): string {
