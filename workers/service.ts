@@ -2,7 +2,8 @@
  * Composes a spaceview process from configuration. Every entry point (npm start, `spaceview api`,
  * `spaceview worker`) is this with different roles:
  *
- *   api      the XRPC API behind the ACL, the notifyWrite/notifySpaceDeleted receivers, /metrics, and —
+ *   api      the XRPC API behind the ACL, the notifyWrite/notifySpaceDeleted receivers, the admin ways to
+ *            authorise a space (handed delegation tokens, OAuth login start + callback), /metrics, and —
  *            with the embedded store — the store owner that worker processes write through
  *   crawler  BullMQ workers for the given queues (all by default)
  *
@@ -30,6 +31,11 @@ import { guardedFetch } from '../src/identity/guarded-fetch.js'
 import { spacesOfAuthor } from '../src/crawler/space-sweep.js'
 import { startApiServer, type ApiServer } from '../src/api/server.js'
 import { identityKeyResolver } from '../src/acl-filter/key-resolver.js'
+import { NSID } from '../src/api/lexicons.js'
+import { putDelegationMethod } from '../src/api/methods/put-delegation.js'
+import { oauthCallbackHandler, startOAuthLoginMethod } from '../src/api/methods/start-oauth-login.js'
+import { OAUTH_CALLBACK_PATH } from '../src/crawler/oauth-sessions.js'
+import { acceptHandedDelegation } from '../src/crawler/handed-delegation.js'
 
 export interface ServiceOptions {
   api: boolean
@@ -125,6 +131,21 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
         })
       })
     }
+    const addSpace = (s: string) => crawler.addSpace(s)
+    const handedDeps = { creds: ctx.creds, sessions: ctx.sessions, addSpace }
+    api.xrpc.method(
+      NSID.putDelegation,
+      putDelegationMethod({
+        adminToken: config.adminToken,
+        logger,
+        accept: (handed) => acceptHandedDelegation(handedDeps, handed),
+      }),
+    )
+    api.xrpc.method(
+      NSID.startOAuthLogin,
+      startOAuthLoginMethod({ adminToken: config.adminToken, oauth: ctx.oauth }),
+    )
+    api.xrpc.routes.get(OAUTH_CALLBACK_PATH, oauthCallbackHandler({ oauth: ctx.oauth, addSpace, logger }))
     if (config.secretsKeyHex) {
       const handler = storeRpcHandler(mergeStore, storeRpcToken(config.secretsKeyHex))
       api.xrpc.routes.post(

@@ -50,7 +50,7 @@ export function callerAuth(ctx: ApiContext, nsid: string) {
   }
 }
 
-export function adminAuth(ctx: ApiContext) {
+export function adminAuth(ctx: Pick<ApiContext, 'adminToken'>) {
   const digest = (s: string) => createHash('sha256').update(s).digest()
   const want = ctx.adminToken === '' ? null : digest(ctx.adminToken)
   return async ({ req }: MethodAuthContext): Promise<{ credentials: 'admin' }> => {

@@ -25,6 +25,8 @@ export const NSID = {
   removeMember: 'dev.spaceview.admin.removeMember',
   listMembers: 'dev.spaceview.admin.listMembers',
   explainAccess: 'dev.spaceview.admin.explainAccess',
+  putDelegation: 'dev.spaceview.admin.putDelegation',
+  startOAuthLogin: 'dev.spaceview.admin.startOAuthLogin',
   checkUserAccess: 'com.atproto.simplespace.checkUserAccess',
 } as const
 

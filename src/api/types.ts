@@ -118,6 +118,24 @@ export interface MemberInput {
 }
 export type MemberOutput = Record<string, never>
 
+export interface PutDelegationInput {
+  space: string
+  token: string
+  clientAttestation?: string
+}
+export interface PutDelegationOutput {
+  space: string
+  credentialExpiresAt: string
+}
+
+export interface StartOAuthLoginInput {
+  space: string
+  identifier: string
+}
+export interface StartOAuthLoginOutput {
+  authorizationUrl: string
+}
+
 export interface ListMembersParams {
   space: string
   limit?: number
@@ -205,6 +223,18 @@ export const SHAPES = {
     },
     'dev.spaceview.admin.addMember': { input: MEMBER_INPUT, output: {} satisfies ShapeOf<MemberOutput> },
     'dev.spaceview.admin.removeMember': { input: MEMBER_INPUT, output: {} satisfies ShapeOf<MemberOutput> },
+    'dev.spaceview.admin.putDelegation': {
+      input: {
+        space: 'required',
+        token: 'required',
+        clientAttestation: 'optional',
+      } satisfies ShapeOf<PutDelegationInput>,
+      output: { space: 'required', credentialExpiresAt: 'required' } satisfies ShapeOf<PutDelegationOutput>,
+    },
+    'dev.spaceview.admin.startOAuthLogin': {
+      input: { space: 'required', identifier: 'required' } satisfies ShapeOf<StartOAuthLoginInput>,
+      output: { authorizationUrl: 'required' } satisfies ShapeOf<StartOAuthLoginOutput>,
+    },
     'dev.spaceview.admin.listMembers': {
       params: {
         space: 'required',

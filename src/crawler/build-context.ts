@@ -1,7 +1,7 @@
 /**
  * Builds a crawler SyncContext from configuration: the hostile-host HTTP client (endpoint policy from
  * config: production refuses private addresses, devnet allows loopback), DID resolution, the space
- * client, sessions and credentials sealed with the secrets key, and the per-host limiter.
+ * client, sessions (password and OAuth) and credentials sealed with the secrets key, and the per-host limiter.
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
@@ -16,6 +16,7 @@ import { SecretBox } from './secret-box.js'
 import { SessionStore } from './session-store.js'
 import { HostResolver } from './host-resolver.js'
 import { DelegationSource } from './delegation-source.js'
+import { OAuthSessions } from './oauth-sessions.js'
 import { CredentialManager } from './credential-manager.js'
 import { HostLimiter } from './host-limiter.js'
 import type { SyncContext } from './sync-context.js'
@@ -40,6 +41,8 @@ export interface BuiltContext extends SyncContext {
   identity: IdentityResolver
   /** The guarded client everything above uses, for other outbound calls of this process (firehose DIDs). */
   http: HttpClient
+  /** OAuth member sessions (login start/callback on the API role; delegation tokens everywhere). */
+  oauth: OAuthSessions
 }
 
 export function buildSyncContext(deps: {
@@ -62,13 +65,14 @@ export function buildSyncContext(deps: {
   const hosts = new HostResolver(identity)
   const client = new SpaceClient({ http, carMaxBytes: config.maxCarBytes })
   const sessions = new SessionStore(redis, box)
+  const oauth = new OAuthSessions({ config, redis, box, http, sessions, logger: deps.logger })
   const creds = new CredentialManager({
     redis,
     box,
     sessions,
     client,
     hosts,
-    delegation: new DelegationSource(http, hosts),
+    delegation: new DelegationSource(http, hosts, oauth),
     ...(config.clientId && config.clientKeyJwk
       ? { attest: clientAttester(config.clientId, config.clientKeyJwk) }
       : {}),
@@ -96,5 +100,6 @@ export function buildSyncContext(deps: {
     pageLimit: 1000,
     identity,
     http,
+    oauth,
   }
 }

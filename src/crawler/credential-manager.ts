@@ -218,6 +218,34 @@ export class CredentialManager {
   }
 
   /**
+   * Exchanges a delegation token someone else minted (an app backend, through the admin endpoint) and keeps
+   * the credential as this space's, replacing any held one. The token is spent by the attempt whatever the
+   * outcome; nothing here stores or logs it. Refusals are thrown as SpaceCallError (SpaceDeleted as
+   * SpaceDeletedError) and change nothing.
+   */
+  async adopt(space: string, delegationToken: string, clientAttestation?: string): Promise<HeldCredential> {
+    const spaceHost = await this.deps.hosts.spaceHost(parseSpaceUri(space).did)
+    const dpopKey = await generateDpopKey()
+    let credential: string
+    try {
+      credential = await this.deps.client.getSpaceCredential(spaceHost, {
+        space,
+        delegationToken,
+        dpopKey,
+        ...(clientAttestation === undefined ? {} : { clientAttestation }),
+      })
+    } catch (err) {
+      if (isSpaceCallError(err) && err.kind === 'space_deleted') throw new SpaceDeletedError(space)
+      throw err
+    }
+    const held = this.held(credential, dpopKey, spaceHost)
+    await this.store(space, held)
+    this.memory.set(space, held)
+    this.deps.events?.refreshed?.(space)
+    return held
+  }
+
+  /**
    * One exchange; as the proposal suggests, first without a client attestation and, if the space gates on
    * app identity (AppNotAuthorized), once more with one (a fresh delegation token: the first is spent).
    */
@@ -238,6 +266,10 @@ export class CredentialManager {
         clientAttestation,
       })
     }
+    return this.held(credential, dpopKey, spaceHost)
+  }
+
+  private held(credential: string, dpopKey: DpopKey, spaceHost: string): HeldCredential {
     // The credential is verified by the hosts that accept it; we only read its lifetime to plan refreshes.
     const claims = parseJws(credential).payload as { iat?: unknown; exp?: unknown }
     const now = this.now()

@@ -1,16 +1,21 @@
 /**
  * Member sessions spaceview holds, per space, to mint delegation tokens for credential refreshes; plus
- * the set of spaces it is allowed to sync. Sessions are app-password style (an access token for the
- * member's PDS), kept in Redis sealed with SecretBox, bound to their key, never logged.
+ * the set of spaces it is allowed to sync. A session is either app-password style (`password`: an access
+ * token for the member's PDS, for operators and devnet) or an atproto OAuth session (`oauth`: referenced
+ * by DID; tokens and DPoP key live in the OAuth client's own sealed store, oauth-sessions.ts). Kept in
+ * Redis sealed with SecretBox, bound to their key, never logged.
  *
- * A space is synced while it has at least one session; a session that the member's PDS or the authority
- * refuses is marked refused (with a bounded reason) and skipped until replaced, so one revoked member
- * does not stop the space while another can still renew.
+ * A space is synced once a session was added for it or an app backend handed spaceview a delegation
+ * token for it (admin endpoint; the space then has a credential and no session until one is added). A
+ * session that the member's PDS or the authority refuses is marked refused (with a bounded reason) and
+ * skipped until replaced, so one revoked member does not stop the space while another can still renew.
  */
 import type { Redis } from 'ioredis'
 import type { SecretBox } from './secret-box.js'
 
-export interface MemberSession {
+export interface PasswordSession {
+  /** Absent on sessions stored before OAuth sessions existed. */
+  kind?: 'password'
   /** The member's DID. */
   did: string
   /** Access token for the member's PDS (devnet session or app password session). */
@@ -18,6 +23,14 @@ export interface MemberSession {
   /** The member's PDS origin; resolved from the DID document when absent. */
   pdsUrl?: string
 }
+
+export interface OAuthMemberSession {
+  kind: 'oauth'
+  /** The member's DID: the OAuth client restores (and refreshes) the session by it. */
+  did: string
+}
+
+export type MemberSession = PasswordSession | OAuthMemberSession
 
 export interface SessionInfo {
   did: string
@@ -42,6 +55,11 @@ export class SessionStore {
       .hset(sessionsKey(space), session.did, this.box.seal(JSON.stringify(session), ctx))
       .hdel(refusedKey(space), session.did)
       .exec()
+  }
+
+  /** Adds a space to the synced set without a session (its credential came from a handed delegation token). */
+  async addSyncedSpace(space: string): Promise<void> {
+    await this.redis.sadd(SPACES, space)
   }
 
   async spaces(): Promise<string[]> {

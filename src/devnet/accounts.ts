@@ -32,6 +32,7 @@ const KEY_CACHE_LIMIT = 20_000
 export class AccountRegistry {
   private readonly byDid = new Map<string, Account>()
   private readonly byToken = new Map<string, Account>()
+  private readonly handles = new Map<string, Account>()
   private readonly keys = new Map<string, Promise<Secp256k1Keypair>>()
 
   constructor(private readonly seed: string) {}
@@ -53,6 +54,7 @@ export class AccountRegistry {
     }
     this.byDid.set(did, account)
     this.byToken.set(account.accessToken, account)
+    this.handles.set(account.handle, account)
     return account
   }
 
@@ -64,6 +66,10 @@ export class AccountRegistry {
     const account = this.byDid.get(did)
     if (!account) throw new Error(`no devnet account ${did}`)
     return account
+  }
+
+  byHandle(handle: string): Account | undefined {
+    return this.handles.get(handle)
   }
 
   byAccessToken(token: string): Account | undefined {

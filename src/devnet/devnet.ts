@@ -11,7 +11,8 @@
  * Auth in devnet: reads use real space credentials + DPoP; getSpaceCredential uses real delegation tokens +
  * DPoP; hosts talk to each other with real service auth. Where a real app would hold an OAuth session
  * (writes, getDelegationToken, listSpaces, simplespace management, own-repo reads) devnet accepts
- * `Authorization: Bearer <account access token>`; tokens are listed on each account (TEST credentials).
+ * `Authorization: Bearer <account access token>` (tokens are listed on each account, TEST credentials) or a
+ * real OAuth session from the host's authorization server (`DPoP <access token>`, oauth-server.ts).
  *
  * Invariants: every address is 127.0.0.1; generated content is reproducible from the seed; state lives in
  * memory only and compactly (see permissioned-repo.ts); `settle()` waits for in-flight notifications.
@@ -54,6 +55,8 @@ export interface DevnetOptions extends Partial<Omit<NetworkShape, 'seed'>> {
   logger?: Logger
   /** Bearer token for /admin (default random). */
   adminToken?: string
+  /** Lifetime of the OAuth access tokens the hosts' authorization servers issue (default 1 h). */
+  oauthAccessTokenLifetimeSec?: number
 }
 
 export interface SpaceInfo {
@@ -291,6 +294,11 @@ export class Devnet {
     })
   }
 
+  /** Revokes every OAuth session of an account at its host's authorization server; returns how many. */
+  revokeOAuthSessions(did: string): number {
+    return this.hostOf(did).ctx.oauth.revokeAccount(did)
+  }
+
   /** Sends registered services a notifyWrite for a write that never happened. */
   injectFakeNotification(space: string, repo?: string): { repo: string; rev: string; hash: Uint8Array } {
     const host = this.spaceHostOf(space)
@@ -364,6 +372,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     outboundTimeoutMs,
     logger: given,
     adminToken: token,
+    oauthAccessTokenLifetimeSec,
     ...rest
   } = options
   const shape: NetworkShape = { ...DEFAULT_NETWORK, ...stripUndefined(rest), seed }
@@ -409,6 +418,8 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
         return account ? hosts[account.host]?.ctx.repos.get(space, did) : undefined
       },
       registrationTtlSec: registrationTtlSec ?? 86_400,
+      oauthAccessTokenLifetimeSec: oauthAccessTokenLifetimeSec ?? 3600,
+      outboundTimeoutMs: outboundTimeoutMs ?? 5000,
     }
     for (let i = 0; i < shape.hosts; i++) {
       const host = await Host.start(i, hostPorts?.[i] ?? 0, deps)

@@ -9,9 +9,11 @@
  *   token's (iss, jti) is consumed only after the proof verified, so a bad proof does not burn the token.
  * - service auth (notifyWrite between hosts): Bearer JWT, signature by the issuer's `#atproto` key and
  *   `lxm`; the audience is checked by the handler (it depends on the body), as in the reference.
- * - devnet session: `Authorization: Bearer <access token>` handed out by devnet in place of OAuth; it
- *   identifies an account for writes, delegation tokens, listSpaces, simplespace management and the
- *   owner's own reads (`read_self`).
+ * - member session: `Authorization: Bearer <access token>` handed out by devnet in place of OAuth, or a
+ *   real OAuth session from the host's authorization server (`Authorization: DPoP <oauth access token>` +
+ *   proof with ath and the server nonce, oauth-server.ts); it identifies an account for writes, delegation
+ *   tokens, listSpaces, simplespace management and the owner's own reads (`read_self`). OAuth refusals are
+ *   401 with the `WWW-Authenticate: DPoP error=…` challenge OAuth clients act on.
  *
  * Every failure is an XrpcError with the reference error name: 401 for the auth family (BadJwt*,
  * JwtExpired, JwtReplayed, DPoP errors, AuthMissing, AccountTakedown/Deactivated), 400 InvalidToken for an
@@ -27,6 +29,7 @@ import { SPACE_TOKEN_CLOCK_SKEW_SEC } from '../protocol/space-token.js'
 import { checkNotExpired, unixNow } from '../protocol/token-claims.js'
 import type { Account, AccountRegistry } from './accounts.js'
 import type { IdentityResolver } from './identity-resolver.js'
+import { OAuthError, type DevnetOAuthServer } from './oauth-server.js'
 import type { ReplayStore } from './replay-store.js'
 import { XrpcError, type XrpcContext } from './xrpc-router.js'
 
@@ -120,6 +123,7 @@ export class HostAuth {
     private readonly accounts: AccountRegistry,
     private readonly resolver: IdentityResolver,
     private readonly replay: ReplayStore,
+    private readonly oauth: DevnetOAuthServer,
   ) {}
 
   /** URL the DPoP `htu` must name: this host's public origin + the request path. */
@@ -154,11 +158,7 @@ export class HostAuth {
       throw new XrpcError(400, 'InvalidToken', 'DPoP-scheme token is not a JWT')
     }
     if (typ !== SPACE_CREDENTIAL_TYP) {
-      throw new XrpcError(
-        400,
-        'InvalidToken',
-        'devnet has no OAuth: a DPoP-scheme token must be a space credential',
-      )
+      throw new XrpcError(400, 'InvalidToken', 'a DPoP-scheme token here must be a space credential')
     }
     let verified: CachedCredential
     try {
@@ -231,13 +231,35 @@ export class HostAuth {
     return account
   }
 
-  /** The devnet session (Bearer access token). `active` also refuses deactivated accounts. */
-  session(ctx: XrpcContext, opts: { active?: boolean } = {}): Account {
-    const { scheme, token } = splitAuthorization(ctx)
-    if (scheme !== 'bearer') {
-      throw new XrpcError(400, 'InvalidToken', 'This method takes the account access token as Bearer')
+  /** An OAuth access token (DPoP scheme) issued by this host's authorization server. */
+  private async oauthAccount(ctx: XrpcContext, token: string): Promise<Account> {
+    if (!this.oauth.isAccessTokenShaped(token)) {
+      throw new XrpcError(400, 'InvalidToken', 'DPoP-scheme token is not an OAuth access token of this host')
     }
-    const account = this.sessionAccount(token)
+    try {
+      const proof = ctx.headers['dpop']
+      return await this.oauth.verifyAccess(
+        token,
+        typeof proof === 'string' ? proof : undefined,
+        ctx.req.method ?? 'GET',
+        this.htu(ctx),
+      )
+    } catch (err) {
+      if (!(err instanceof OAuthError)) throw err
+      throw new XrpcError(err.status, err.error, err.message, err.headers)
+    }
+  }
+
+  /**
+   * The member session: the devnet access token (Bearer) or an OAuth session (DPoP). `active` also refuses
+   * deactivated accounts.
+   */
+  async session(ctx: XrpcContext, opts: { active?: boolean } = {}): Promise<Account> {
+    const { scheme, token } = splitAuthorization(ctx)
+    if (scheme !== 'bearer' && scheme !== 'dpop') {
+      throw new XrpcError(400, 'InvalidToken', 'This method takes a member session (Bearer or OAuth DPoP)')
+    }
+    const account = scheme === 'dpop' ? await this.oauthAccount(ctx, token) : this.sessionAccount(token)
     if (account.status === 'takendown') throw unauthorized('AccountTakedown', 'Account has been taken down')
     if (opts.active && account.status === 'deactivated') {
       throw unauthorized('AccountDeactivated', 'Account is deactivated')

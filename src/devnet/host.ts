@@ -2,10 +2,10 @@
  * One PDS-like devnet host: an HTTP server on 127.0.0.1 that is the repo host of its accounts
  * (com.atproto.space read and write side, repo-host.ts) and the space host of the spaces those accounts
  * are authority of (credentials, writer set, notifications, simplespace, space-host.ts) — the same
- * arrangement as the reference PDS.
+ * arrangement as the reference PDS — and the OAuth authorization server of its accounts (oauth-server.ts).
  *
  * Invariants: the host's public origin is `http://127.0.0.1:{port}`; DPoP `htu` checks use it; every
- * XRPC request passes through the fault interceptor; anything outside /xrpc/ is 404.
+ * XRPC request passes through the fault interceptor; anything outside /xrpc/ and the OAuth paths is 404.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -15,6 +15,7 @@ import type { AccountRegistry } from './accounts.js'
 import type { AttestationVerifier } from './attestation-verifier.js'
 import { FaultInterceptor, type Faults } from './faults.js'
 import { HostAuth } from './host-auth.js'
+import { DevnetOAuthServer } from './oauth-server.js'
 import type { IdentityResolver } from './identity-resolver.js'
 import type { Notifier } from './notifier.js'
 import type { PermissionedRepo } from './permissioned-repo.js'
@@ -38,12 +39,18 @@ export interface HostDeps {
   /** Locates a repo on whichever host stores it (resolves `generated` writer hints). */
   findRepo(space: string, did: string): PermissionedRepo | undefined
   registrationTtlSec: number
+  /** Lifetime of OAuth access tokens this host's authorization server issues. */
+  oauthAccessTokenLifetimeSec: number
+  /** Timeout of the authorization server's client metadata fetches. */
+  outboundTimeoutMs: number
 }
 
 export interface HostContext extends HostDeps {
   index: number
   origin: string
   auth: HostAuth
+  /** This host's OAuth authorization server (TEST ONLY: auto-approves). */
+  oauth: DevnetOAuthServer
   clock: TidClock
   repos: RepoStore
 }
@@ -78,11 +85,16 @@ export class Host {
       server.listen(port, '127.0.0.1', () => resolve())
     })
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const oauth = new DevnetOAuthServer(origin, index, deps.accounts, {
+      accessTokenLifetimeSec: deps.oauthAccessTokenLifetimeSec,
+      fetchTimeoutMs: deps.outboundTimeoutMs,
+    })
     const ctx: HostContext = {
       ...deps,
       index,
       origin,
-      auth: new HostAuth(origin, deps.accounts, deps.resolver, new ReplayStore()),
+      auth: new HostAuth(origin, deps.accounts, deps.resolver, new ReplayStore(), oauth),
+      oauth,
       clock: new TidClock(index % 1024),
       repos: new RepoStore(),
     }
@@ -90,6 +102,13 @@ export class Host {
     server.on('request', (req, res) => {
       if (req.url?.startsWith('/xrpc/')) {
         void router.handle(req, res)
+        return
+      }
+      const path = (req.url ?? '/').split('?')[0] as string
+      if (oauth.handles(path)) {
+        void oauth.handle(req, res).catch(() => {
+          if (!res.headersSent) res.writeHead(500).end()
+        })
         return
       }
       res.writeHead(404, { 'content-type': 'application/json' })

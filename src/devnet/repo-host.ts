@@ -380,7 +380,7 @@ export class RepoHost {
   // -------------------------------------------------------------------------------- account-side reads
 
   private async getDelegationToken(c: XrpcContext): Promise<XrpcOutput> {
-    const account = this.ctx.auth.session(c, { active: true })
+    const account = await this.ctx.auth.session(c, { active: true })
     const space = c.params['space'] as string
     const target: FaultTarget = { host: this.ctx.index, space, did: account.did, method: c.nsid }
     const keypair = await this.ctx.accounts.keypair(account)
@@ -407,7 +407,7 @@ export class RepoHost {
   }
 
   private async listSpaces(c: XrpcContext): Promise<XrpcOutput> {
-    const account = this.ctx.auth.session(c)
+    const account = await this.ctx.auth.session(c)
     const type = c.params['type'] as string | undefined
     const authority = c.params['did'] as string | undefined
     const max = c.params['limit'] as number
@@ -428,8 +428,8 @@ export class RepoHost {
 
   // ---------------------------------------------------------------------------------------------- writes
 
-  private writer(c: XrpcContext, repo: string): Account {
-    const account = this.ctx.auth.session(c, { active: true })
+  private async writer(c: XrpcContext, repo: string): Promise<Account> {
+    const account = await this.ctx.auth.session(c, { active: true })
     if (account.did !== repo) throw new XrpcError(403, 'Forbidden', 'Can only write to your own repo')
     if (account.host !== this.ctx.index) {
       throw invalidRequest('This account is not hosted here; write to its #atproto_pds', 'RepoNotFound')
@@ -478,7 +478,7 @@ export class RepoHost {
       rkey: { type: 'string', format: 'record-key', maxLength: 512 },
       record: { type: 'unknown', required: true },
     })
-    const account = this.writer(c, input.repo)
+    const account = await this.writer(c, input.repo)
     const rkey = input.rkey ?? this.ctx.clock.next()
     const prepared = this.prepare(input.collection, rkey, input.record)
     this.commitWrites(account, input.space, [
@@ -506,7 +506,7 @@ export class RepoHost {
       rkey: { type: 'string', format: 'record-key', maxLength: 512, required: true },
       record: { type: 'unknown', required: true },
     })
-    const account = this.writer(c, input.repo)
+    const account = await this.writer(c, input.repo)
     const prepared = this.prepare(input.collection, input.rkey, input.record)
     const exists =
       this.ctx.repos.get(input.space, account.did)?.get(input.collection, input.rkey) !== undefined
@@ -530,7 +530,7 @@ export class RepoHost {
       collection: { type: 'string', format: 'nsid', required: true },
       rkey: { type: 'string', format: 'record-key', required: true },
     })
-    const account = this.writer(c, input.repo)
+    const account = await this.writer(c, input.repo)
     // Deleting an absent record succeeds without a new rev or a notification.
     if (this.ctx.repos.get(input.space, account.did)?.get(input.collection, input.rkey)) {
       this.commitWrites(account, input.space, [
@@ -547,7 +547,7 @@ export class RepoHost {
       validate: { type: 'boolean' },
       writes: { type: 'array', required: true },
     })
-    const account = this.writer(c, input.repo)
+    const account = await this.writer(c, input.repo)
     if (input.writes.length > MAX_APPLY_WRITES)
       throw invalidRequest(`Too many writes. Max: ${MAX_APPLY_WRITES}`)
     const prepared: PreparedWrite[] = []

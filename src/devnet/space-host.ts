@@ -127,8 +127,8 @@ export class SpaceHost {
     return space
   }
 
-  private owner(c: XrpcContext, uri: string): Account {
-    const account = this.ctx.auth.session(c, { active: true })
+  private async owner(c: XrpcContext, uri: string): Promise<Account> {
+    const account = await this.ctx.auth.session(c, { active: true })
     if (parseSpaceUri(uri).did !== account.did) throw invalidRequest('Not the space owner', 'NotSpaceOwner')
     return account
   }
@@ -319,7 +319,7 @@ export class SpaceHost {
   }
 
   private async createSpace(c: XrpcContext): Promise<XrpcOutput> {
-    const account = this.ctx.auth.session(c, { active: true })
+    const account = await this.ctx.auth.session(c, { active: true })
     const input = validateInput<{ type: string; skey?: string; policy: unknown; appAccess: unknown }>(
       c.body,
       {
@@ -380,7 +380,7 @@ export class SpaceHost {
       policy: { type: 'object' },
       appAccess: { type: 'object' },
     })
-    this.owner(c, input.space)
+    await this.owner(c, input.space)
     const space = this.active(input.space)
     const policy = input.policy !== undefined ? parsePolicy(input.policy) : undefined
     const appAccess = input.appAccess !== undefined ? parseAppAccess(input.appAccess) : undefined
@@ -391,7 +391,7 @@ export class SpaceHost {
 
   private async deleteSpace(c: XrpcContext): Promise<XrpcOutput> {
     const input = validateInput<{ space: string }>(c.body, { space: spaceRef })
-    const owner = this.owner(c, input.space)
+    const owner = await this.owner(c, input.space)
     const space = this.spaces.get(input.space)
     if (!space) {
       if (this.tombstones.has(input.space)) return { kind: 'empty' }
@@ -417,7 +417,7 @@ export class SpaceHost {
       space: spaceRef,
       did: { type: 'string', format: 'did', required: true },
     })
-    this.owner(c, input.space)
+    await this.owner(c, input.space)
     const space = this.active(input.space)
     if (op === 'add') space.members.add(input.did)
     else space.members.delete(input.did)
@@ -426,7 +426,7 @@ export class SpaceHost {
 
   private async listMembers(c: XrpcContext): Promise<XrpcOutput> {
     const uri = c.params['space'] as string
-    this.owner(c, uri)
+    await this.owner(c, uri)
     const space = this.active(uri)
     const cursor = c.params['cursor'] as string | undefined
     const members = [...space.members]

@@ -90,7 +90,8 @@ export const DEPLOY_ENV_VARS: readonly EnvVar[] = [
     name: 'SPACEVIEW_ADMIN_TOKEN',
     readBy: 'spaceview',
     default: '(empty: admin methods off)',
-    description: 'Bearer token for dev.spaceview.admin.* (managed membership, explainAccess).',
+    description:
+      'Bearer token for dev.spaceview.admin.* (managed membership, explainAccess, putDelegation, startOAuthLogin).',
   },
   {
     name: 'SPACEVIEW_SECRETS_KEY',
