@@ -8,6 +8,8 @@
  * Data: spaces of 50 authors × 200 records (3 collections, ~300-byte post-like values), written as each
  * repo's first full fetch (replaceRepo), then an incremental round that updates and deletes ~10% of the
  * records, so reads have superseded versions and tombstones spread over several parts, as in production.
+ * The incremental round syncs like the crawler (getRepoState, then a write on top of it, many repos at
+ * once), so it also shows how long a state read waits while batches are being inserted.
  *
  * Usage: npx tsx bench/merge.ts [--records N] [--samples N] [--batch-rows N] [--dir PATH] [--keep]
  *        (or `npm run build && node dist/bench/merge.js …`). Default 1,000,000 records.
@@ -39,6 +41,8 @@ if (!Number.isInteger(SAMPLES) || SAMPLES < 10) throw new Error('--samples must 
 const AUTHORS_PER_SPACE = 50
 const RECORDS_PER_REPO = 200
 const SPACES = Math.ceil(TOTAL / (AUTHORS_PER_SPACE * RECORDS_PER_REPO))
+/** Repos synced concurrently in the incremental round (the crawler runs many repo jobs at once). */
+const SYNC_IN_FLIGHT = 128
 const COLLECTIONS = ['app.bsky.feed.post', 'app.bsky.feed.like', 'com.example.forum.thread']
 
 const dir = args.dir ?? mkdtempSync(join(tmpdir(), 'spaceview-bench-merge-'))
@@ -180,34 +184,42 @@ async function main(): Promise<void> {
     `  loaded ${loadedRecords} records in ${round(loadSec)} s: ${Math.round(insertRate)} rec/s in ${loadBatches} batches, RSS ${mb(sampleRss())} MB`,
   )
 
-  // ---- incremental round: ~10% of records changed (15 upserts + 5 deletes on every repo).
+  // ---- incremental round, the way the crawler syncs a repo: read its stored state, then write on top of
+  // it (15 upserts + 5 deletes, ~10% of the records), SYNC_IN_FLIGHT repos at a time. getRepoState latency
+  // here includes any wait behind the batch inserts that run at the same time.
   batches.length = 0
   const t1 = performance.now()
-  const updates: Promise<WriteResult>[] = []
-  for (let r = 0; r < repoCount; r++) {
-    const { s, a } = repos[r]!
-    const upserts = repoRecords(s, a, 15, 2).map((w, k) => ({ ...w, rkey: rkeyOf(k * 13) }))
-    const deletes = Array.from({ length: 5 }, (_, k) => ({
-      collection: collectionOf(k * 13 + 1),
-      rkey: rkeyOf(k * 13 + 1),
-    }))
-    updates.push(
-      store.applyRepoUpdate({
+  const cpu1 = process.cpuUsage()
+  const stateLat: number[] = []
+  let nextRepo = 0
+  const syncRepos = async (): Promise<void> => {
+    while (nextRepo < repoCount) {
+      const { s, a } = repos[nextRepo++]!
+      const t = performance.now()
+      const state = await store.getRepoState(spaceUri(s), authorDid(s, a))
+      stateLat.push(performance.now() - t)
+      const upserts = repoRecords(s, a, 15, 2).map((w, k) => ({ ...w, rkey: rkeyOf(k * 13) }))
+      const deletes = Array.from({ length: 5 }, (_, k) => ({
+        collection: collectionOf(k * 13 + 1),
+        rkey: rkeyOf(k * 13 + 1),
+      }))
+      const result = await store.applyRepoUpdate({
         ...commitOf(spaceUri(s), authorDid(s, a), rkeyOf(2)),
-        since: rkeyOf(1),
+        since: state?.rev ?? null,
         upserts,
         deletes,
-      }),
-    )
-    if (updates.length % 2000 === 0) await updates[updates.length - 1000]
+      })
+      if (result.outcome !== 'applied') throw new Error(`incremental round: update ${result.outcome}`)
+    }
   }
-  const updateResults = await Promise.all(updates)
+  await Promise.all(Array.from({ length: SYNC_IN_FLIGHT }, syncRepos))
   const updateSec = (performance.now() - t1) / 1000
-  if (updateResults.some((r) => r.outcome !== 'applied'))
-    throw new Error('incremental round: not every update applied')
+  const updateCpu = process.cpuUsage(cpu1)
   const updateRows = batches.reduce((n, b) => n + b.rows, 0)
   log(
-    `  incremental round: ${repoCount} updates, ${updateRows} rows in ${round(updateSec)} s (${Math.round(updateRows / updateSec)} rows/s)`,
+    `  incremental round: ${repoCount} read-then-write syncs, ${updateRows} rows in ${round(updateSec)} s ` +
+      `(${Math.round(updateRows / updateSec)} rows/s); getRepoState p50 ${round(percentile(stateLat, 0.5))} ms ` +
+      `p99 ${round(percentile(stateLat, 0.99))} ms`,
   )
 
   // ---- insert baseline: the same kind of writes with batching off (one insert per repo write).
@@ -316,7 +328,15 @@ async function main(): Promise<void> {
       cpuSeconds: round(loadCpuSec, 1),
       recordsPerCpuSecond: Math.round(loadedRecords / loadCpuSec),
     },
-    incremental: { updates: repoCount, rows: updateRows, rowsPerSec: Math.round(updateRows / updateSec) },
+    incremental: {
+      syncs: repoCount,
+      inFlight: SYNC_IN_FLIGHT,
+      rows: updateRows,
+      rowsPerSec: Math.round(updateRows / updateSec),
+      batches: batches.length,
+      cpuSeconds: round((updateCpu.user + updateCpu.system) / 1e6, 1),
+      getRepoStateMs: { p50: round(percentile(stateLat, 0.5)), p99: round(percentile(stateLat, 0.99)) },
+    },
     listRecords: {
       samples: SAMPLES,
       activeParts: Number(parts?.n),

@@ -7,7 +7,8 @@
  * Rows are ordered by the event time the caller gives, so replaying an older event cannot undo a newer one.
  */
 import type { ClickHouse } from './clickhouse.js'
-import { deleteFrom, sqlString, tableRef } from './schema.js'
+import { deleteFrom, tableRef } from './schema.js'
+import { sqlString } from './sql-literal.js'
 import { ACCOUNTS, RECORDS } from './tables.js'
 import { tsv, tsvBody, tsvTime } from './tsv.js'
 import type { AccountStatus } from './types.js'
@@ -46,6 +47,17 @@ export class Accounts {
     const rows = await this.ch.query<{ did: string; status: AccountStatus }>(
       `SELECT did, status FROM ${this.table} FINAL WHERE did IN {dids:Array(String)} AND status != 'active'`,
       { dids },
+    )
+    return new Map(rows.map((r) => [r.did, r.status]))
+  }
+
+  /**
+   * Every account that is not active. Reads already filter on this whole set (record-reader.ts), so it is
+   * small enough to hold: hidden accounts are the exception.
+   */
+  async allInactive(): Promise<Map<string, AccountStatus>> {
+    const rows = await this.ch.query<{ did: string; status: AccountStatus }>(
+      `SELECT did, status FROM ${this.table} FINAL WHERE status != 'active'`,
     )
     return new Map(rows.map((r) => [r.did, r.status]))
   }

@@ -14,6 +14,7 @@
  *   MERGE_BATCH_ROWS        rows per insert before a batch is written at once (default 50000)
  *   MERGE_BATCH_MS          longest a write waits for companions (default 200)
  *   MERGE_READ_STRATEGY     "final" (default) or "limit-by"
+ *   MERGE_STATE_CACHE_MS    repo-state / account-status hint cache lifetime (default 5000; 0 = off)
  */
 import { join } from 'node:path'
 import { MergeError } from './errors.js'
@@ -42,7 +43,15 @@ export interface MergeConfig {
   clickhouse: ClickHouseConfig
   batch: BatchConfig
   readStrategy: ReadStrategy
+  /**
+   * How long a repo state or account status read from ClickHouse may be served from this process's hint
+   * cache (hint-cache.ts); 0 turns the cache off. Default DEFAULT_STATE_CACHE_MS.
+   */
+  stateCacheMs?: number
 }
+
+/** Bounds how stale a state written by another store instance can look here; this one's writes are seen at once. */
+export const DEFAULT_STATE_CACHE_MS = 5000
 
 export const DEFAULT_BATCH: BatchConfig = { maxRows: 50_000, maxDelayMs: 200 }
 
@@ -57,6 +66,12 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
     )
   }
   return n
+}
+
+function nonNegativeInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name]
+  if (raw === '0') return 0
+  return positiveInt(env, name, fallback)
 }
 
 function validIdentifier(name: string, value: string): string {
@@ -101,5 +116,6 @@ export function mergeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): MergeC
       maxDelayMs: positiveInt(env, 'MERGE_BATCH_MS', DEFAULT_BATCH.maxDelayMs),
     },
     readStrategy: strategy,
+    stateCacheMs: nonNegativeInt(env, 'MERGE_STATE_CACHE_MS', DEFAULT_STATE_CACHE_MS),
   }
 }

@@ -25,6 +25,7 @@ import { tableRef } from './schema.js'
 import { ACCOUNTS, RECORDS, SPACES } from './tables.js'
 import { isoFromClickHouse } from './tsv.js'
 import type {
+  AccountStatus,
   ListRecordsQuery,
   ReadStrategy,
   RecordFilter,
@@ -174,10 +175,10 @@ export class RecordReader {
     return Number(rows[0]?.n ?? 0)
   }
 
-  /** Stored state of (space, author) in the space's current epoch, or null if nothing was ever written. */
-  async getRepoState(space: string, author: string): Promise<RepoState | null> {
-    const page = await this.listRepoStates(space, { author, limit: 1 })
-    return page.repos[0] ?? null
+  /** Stored commit of (space, author) in the space's current epoch, or null if nothing was ever written. */
+  async repoCommit(space: string, author: string): Promise<RepoCommit | null> {
+    const rows = await this.commitRows(space, { author, limit: 1 })
+    return rows[0] === undefined ? null : toCommit(space, rows[0])
   }
 
   /** Repo states of the space's current epoch by author ascending (optionally just `author`). */
@@ -189,6 +190,19 @@ export class RecordReader {
       Number.isInteger(opts.limit) && opts.limit >= 1 && opts.limit <= MAX_LIMIT,
       `limit must be 1..${MAX_LIMIT}`,
     )
+    const rows = await this.commitRows(space, opts)
+    const inactive = await this.accounts.inactive(rows.map((r) => r.author))
+    const repos = rows.map((r) => withAccount(toCommit(space, r), inactive.get(r.author) ?? 'active'))
+    const last = repos[repos.length - 1]
+    return repos.length === opts.limit && last !== undefined
+      ? { repos, cursor: Buffer.from(last.author).toString('base64url') }
+      : { repos }
+  }
+
+  private async commitRows(
+    space: string,
+    opts: { author?: string; cursor?: string; limit: number },
+  ): Promise<CommitRowFromDb[]> {
     const params: QueryParams = { space, limit: opts.limit }
     const where = [
       'space = {space:String}',
@@ -205,35 +219,42 @@ export class RecordReader {
       where.push('author > {after:String}')
       params.after = decodeAuthorCursor(opts.cursor)
     }
-    const rows = await this.ch.query<CommitRowFromDb>(
+    return this.ch.query<CommitRowFromDb>(
       `SELECT author, epoch, rev, version, generation, status, reason, lt_state, commit_hash, indexed_at
        FROM ${this.records} FINAL WHERE ${where.join(' AND ')} ORDER BY author LIMIT {limit:UInt32} ${SMALL_READ}`,
       params,
     )
-    const inactive = await this.accounts.inactive(rows.map((r) => r.author))
-    const repos = rows.map((c): RepoState => {
-      const committed = c.rev !== ''
-      const accountStatus = inactive.get(c.author) ?? 'active'
-      return {
-        space,
-        epoch: Number(c.epoch),
-        author: c.author,
-        rev: committed ? c.rev : null,
-        ltState: committed ? new Uint8Array(Buffer.from(c.lt_state, 'hex')) : null,
-        commitHash: committed ? new Uint8Array(Buffer.from(c.commit_hash, 'hex')) : null,
-        generation: Number(c.generation),
-        version: Number(c.version),
-        status: c.status,
-        reason: c.reason,
-        updatedAt: isoFromClickHouse(c.indexed_at),
-        accountStatus,
-        hidden: accountStatus !== 'active',
-      }
-    })
-    const last = repos[repos.length - 1]
-    return repos.length === opts.limit && last !== undefined
-      ? { repos, cursor: Buffer.from(last.author).toString('base64url') }
-      : { repos }
+  }
+}
+
+/** A repo's stored commit: its RepoState without the account fields (those come from `accounts`). */
+export type RepoCommit = Omit<RepoState, 'accountStatus' | 'hidden'>
+
+function toCommit(space: string, c: CommitRowFromDb): RepoCommit {
+  const committed = c.rev !== ''
+  return {
+    space,
+    epoch: Number(c.epoch),
+    author: c.author,
+    rev: committed ? c.rev : null,
+    ltState: committed ? new Uint8Array(Buffer.from(c.lt_state, 'hex')) : null,
+    commitHash: committed ? new Uint8Array(Buffer.from(c.commit_hash, 'hex')) : null,
+    generation: Number(c.generation),
+    version: Number(c.version),
+    status: c.status,
+    reason: c.reason,
+    updatedAt: isoFromClickHouse(c.indexed_at),
+  }
+}
+
+/** The RepoState of `c` for an author whose account has `accountStatus`; byte fields are fresh copies. */
+export function withAccount(c: RepoCommit, accountStatus: AccountStatus): RepoState {
+  return {
+    ...c,
+    ltState: c.ltState === null ? null : c.ltState.slice(),
+    commitHash: c.commitHash === null ? null : c.commitHash.slice(),
+    accountStatus,
+    hidden: accountStatus !== 'active',
   }
 }
 

@@ -24,15 +24,26 @@ import { tsvBody } from './tsv.js'
 import type { RepoStatus, WriteOutcome, WriteResult } from './types.js'
 import { authorOf, spaceOf, type WriteOp } from './write-op.js'
 
+/** The stored commit of a repo after a batch (for the store's write-through state cache). */
+export interface CommittedRepo {
+  space: string
+  author: string
+  epoch: number
+  commit: StoredCommit
+  at: Date
+}
+
 export interface WriteReport {
   results: WriteResult[]
+  /** Final commit of every repo the batch changed. */
+  committed: CommittedRepo[]
   /** Rows inserted (records, tombstones, commits). */
   rows: number
   /** Characters of TSV inserted. */
   bytes: number
 }
 
-interface StoredCommit extends CommitRow {
+export interface StoredCommit extends CommitRow {
   rev: string | null
   version: number
 }
@@ -83,13 +94,17 @@ export class RepoWriter {
     const keys = await this.storedKeys(live, epochs, commits)
 
     const lines: string[] = []
+    const changed = new Map<string, { space: string; author: string }>()
     const results = ops.map((op): WriteResult => {
       const epoch = epochs.get(spaceOf(op))
       if (epoch === undefined) return { outcome: 'space_inactive', rev: null, generation: 0, version: 0 }
       const key = repoKey(spaceOf(op), authorOf(op))
       const cur = commits.get(key) ?? null
       const applied = this.apply(op, epoch, cur, keys.get(key), lines, at)
-      if (applied.next !== null) commits.set(key, applied.next)
+      if (applied.next !== null) {
+        commits.set(key, applied.next)
+        changed.set(key, { space: spaceOf(op), author: authorOf(op) })
+      }
       const now = applied.next ?? cur
       return {
         outcome: applied.outcome,
@@ -105,7 +120,11 @@ export class RepoWriter {
       for (const b of body) bytes += b.length
       await this.ch.insertTsv(this.records, RECORD_COLUMNS, body, lines.length)
     }
-    return { results, rows: lines.length, bytes }
+    const committed: CommittedRepo[] = []
+    for (const [key, { space, author }] of changed) {
+      committed.push({ space, author, epoch: epochs.get(space)!, commit: commits.get(key)!, at })
+    }
+    return { results, committed, rows: lines.length, bytes }
   }
 
   /**

@@ -90,11 +90,3 @@ export function renderCreateTable(spec: TableSpec, target: SchemaTarget): string
       `ENGINE = Distributed(${target.cluster}, ${target.database}, ${spec.name}_local, ${SHARD_KEY})`,
   ]
 }
-
-/**
- * A string literal for statements that cannot take bound parameters (DELETE … ON CLUSTER is forwarded to
- * other nodes as text). Escapes backslash and quote, so any input stays one literal.
- */
-export function sqlString(s: string): string {
-  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
-}

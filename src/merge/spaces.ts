@@ -9,7 +9,8 @@
  * deletion (notifySpaceDeleted / SpaceDeleted, checked by the caller) may call `delete`.
  */
 import type { ClickHouse } from './clickhouse.js'
-import { deleteFrom, sqlString, tableRef } from './schema.js'
+import { deleteFrom, tableRef } from './schema.js'
+import { sqlString } from './sql-literal.js'
 import { RECORDS, SPACE_ACL, SPACES } from './tables.js'
 import { isoFromClickHouse, tsv, tsvBody, tsvTime } from './tsv.js'
 import { ensureInput } from './errors.js'
@@ -64,9 +65,9 @@ export class Spaces {
   }
 
   /** Makes the space active: unchanged if it is, a new epoch if it was deleted (or never seen). */
-  async upsert(space: string, at: Date): Promise<SpaceInfo> {
+  async upsert(space: string, at: Date): Promise<{ info: SpaceInfo; created: boolean }> {
     const cur = await this.get(space)
-    if (cur?.status === 'active') return cur
+    if (cur?.status === 'active') return { info: cur, created: false }
     const next: SpaceInfo = {
       space,
       epoch: (cur?.epoch ?? 0) + 1,
@@ -74,7 +75,7 @@ export class Spaces {
       changedAt: at.toISOString(),
     }
     await this.write(next, at)
-    return next
+    return { info: next, created: true }
   }
 
   /** Tombstones the space's current epoch and purges all its data; safe to repeat (finishes a purge). */

@@ -5,7 +5,12 @@
  * (batcher.ts) and applied as one atomic insert per batch (repo-writer.ts); each caller's promise settles
  * once its write is durable and visible. Space lifecycle, account status and ACL snapshots are small direct
  * writes. Every write of this process runs on one serial lane, so a batch's compare-and-set reads cannot
- * interleave with another write. Reads (record-reader.ts) go straight to ClickHouse and see whole writes.
+ * interleave with another write. Reads (record-reader.ts) go straight to ClickHouse and see whole writes,
+ * except the crawler's point reads of a repo's state and of an account's status: those are served from a
+ * hint cache (hint-cache.ts) that this store's own writes update as soon as they are visible and that
+ * forgets what another instance may have changed after `stateCacheMs`. The cache never decides a write:
+ * the writer's compare-and-set reads ClickHouse, so a stale hint costs a `conflict` or `unchanged` outcome
+ * (and the crawler's retry), never a lost or doubled write.
  *
  * Across processes the contract is one writer per repo at a time (the crawler's per-repo jobs) and space
  * deletion issued by the process that writes the space (or repeated once that process is done).
@@ -15,13 +20,14 @@ import { AccessSnapshots } from './access.js'
 import { Accounts, ACCOUNT_STATUSES } from './accounts.js'
 import { Batcher } from './batcher.js'
 import { openClickHouse, type ClickHouse } from './clickhouse.js'
-import type { MergeConfig } from './config.js'
+import { DEFAULT_STATE_CACHE_MS, type MergeConfig } from './config.js'
 import { ensureInput, MergeError } from './errors.js'
 import { SerialLane } from './lane.js'
+import { HintCache } from './hint-cache.js'
 import { migrate } from './migrate.js'
-import { RecordReader } from './record-reader.js'
-import { RepoWriter } from './repo-writer.js'
-import { opRowCount, prepareWrite, type WriteOp, type WriteRequest } from './write-op.js'
+import { RecordReader, withAccount, type RepoCommit } from './record-reader.js'
+import { RepoWriter, type CommittedRepo, type WriteReport } from './repo-writer.js'
+import { authorOf, opRowCount, prepareWrite, spaceOf, type WriteOp, type WriteRequest } from './write-op.js'
 import { Spaces } from './spaces.js'
 import type {
   AccessSnapshot,
@@ -40,6 +46,30 @@ import type {
   WriteOutcome,
   WriteResult,
 } from './types.js'
+
+/** Most repo states the hint cache holds; an entry is ~2.5 KB (the LtHash state). */
+const CACHED_REPOS = 20_000
+
+function repoKey(space: string, author: string): string {
+  return `${space}\n${author}`
+}
+
+function cachedCommit(c: CommittedRepo): RepoCommit {
+  const committed = c.commit.rev !== null
+  return {
+    space: c.space,
+    epoch: c.epoch,
+    author: c.author,
+    rev: c.commit.rev,
+    ltState: committed ? new Uint8Array(Buffer.from(c.commit.ltStateHex, 'hex')) : null,
+    commitHash: committed ? new Uint8Array(Buffer.from(c.commit.commitHashHex, 'hex')) : null,
+    generation: c.commit.generation,
+    version: c.commit.version,
+    status: c.commit.status,
+    reason: c.commit.reason,
+    updatedAt: c.at.toISOString(),
+  }
+}
 
 export interface BatchStats {
   ops: number
@@ -88,6 +118,10 @@ export class MergeStore {
   private readonly spaces: Spaces
   private readonly accounts: Accounts
   private readonly access: AccessSnapshots
+  /** Hints keyed by repoKey(space, author): the stored commit, or null for "nothing stored". */
+  private readonly commits: HintCache<string, RepoCommit | null>
+  /** The non-active accounts, as one entry (one query per TTL serves every author's status). */
+  private readonly inactiveAccounts: HintCache<'all', Map<string, AccountStatus>>
   private closed = false
 
   private constructor(
@@ -101,6 +135,9 @@ export class MergeStore {
     this.accounts = new Accounts(clickhouse)
     this.access = new AccessSnapshots(clickhouse)
     this.reader = new RecordReader(clickhouse, config.readStrategy, this.accounts)
+    const ttl = config.stateCacheMs ?? DEFAULT_STATE_CACHE_MS
+    this.commits = new HintCache(ttl, CACHED_REPOS)
+    this.inactiveAccounts = new HintCache(ttl, 1)
     this.batcher = new Batcher<WriteOp, WriteResult>({
       ...config.batch,
       size: opRowCount,
@@ -150,7 +187,16 @@ export class MergeStore {
 
   private async writeBatch(ops: WriteOp[], waitedMs: number): Promise<WriteResult[]> {
     const t0 = performance.now()
-    const report = await this.writer.write(ops)
+    let report: WriteReport
+    try {
+      report = await this.writer.write(ops)
+    } catch (err) {
+      // The insert may have landed even though it reported an error: forget what the batch touched.
+      const touched = new Set(ops.map((op) => repoKey(spaceOf(op), authorOf(op))))
+      this.commits.drop((key) => touched.has(key))
+      throw err
+    }
+    for (const c of report.committed) this.commits.set(repoKey(c.space, c.author), cachedCommit(c))
     const writeMs = performance.now() - t0
     const outcomes: Record<WriteOutcome, number> = {
       applied: 0,
@@ -182,7 +228,12 @@ export class MergeStore {
   async upsertSpace(space: string): Promise<SpaceInfo> {
     this.ensureOpen()
     ensureInput(typeof space === 'string' && space.startsWith('at://'), 'space must be an at:// space URI')
-    return this.lane.run(() => this.spaces.upsert(space, new Date()))
+    return this.lane.run(async () => {
+      const { info, created } = await this.spaces.upsert(space, new Date())
+      // A new epoch starts empty: states cached for an earlier one no longer apply.
+      if (created) this.commits.drop((key) => key.startsWith(repoKey(space, '')))
+      return info
+    })
   }
 
   /** The space's lifecycle row (tombstones included), or null if never seen. */
@@ -196,6 +247,7 @@ export class MergeStore {
     ensureInput(typeof space === 'string' && space.startsWith('at://'), 'space must be an at:// space URI')
     return this.lane.run(async () => {
       const tomb = await this.spaces.delete(space, new Date())
+      this.commits.drop((key) => key.startsWith(repoKey(space, '')))
       this.logger.info({ space, epoch: tomb.epoch }, 'space deleted and purged')
       return tomb
     })
@@ -206,11 +258,21 @@ export class MergeStore {
     this.ensureOpen()
     ensureInput(typeof did === 'string' && did.startsWith('did:'), 'did must be a DID')
     ensureInput(ACCOUNT_STATUSES.includes(status), `status must be one of ${ACCOUNT_STATUSES.join(', ')}`)
-    return this.lane.run(() => this.accounts.setStatus(did, status, at))
+    return this.lane.run(async () => {
+      await this.accounts.setStatus(did, status, at)
+      this.inactiveAccounts.drop('all')
+      // A deleted account's rows were purged from every space.
+      if (status === 'deleted') this.commits.drop((key) => key.endsWith(repoKey('', did)))
+    })
   }
 
   getAccountStatus(did: string): Promise<AccountStatus> {
-    return this.timed('getAccountStatus', () => this.accounts.status(did))
+    return this.timed('getAccountStatus', () => this.accountStatus(did))
+  }
+
+  private async accountStatus(did: string): Promise<AccountStatus> {
+    const inactive = await this.inactiveAccounts.get('all', () => this.accounts.allInactive())
+    return inactive.get(did) ?? 'active'
   }
 
   /** Stores the space's access snapshot; false (nothing stored) if the space is not active. */
@@ -252,8 +314,14 @@ export class MergeStore {
     return this.timed('countRecords', () => this.reader.countRecords(space, filter))
   }
 
+  /** Stored state of (space, author) in the space's current epoch, or null if nothing was ever written. */
   getRepoState(space: string, author: string): Promise<RepoState | null> {
-    return this.timed('getRepoState', () => this.reader.getRepoState(space, author))
+    return this.timed('getRepoState', async () => {
+      const commit = await this.commits.get(repoKey(space, author), () =>
+        this.reader.repoCommit(space, author),
+      )
+      return commit === null ? null : withAccount(commit, await this.accountStatus(author))
+    })
   }
 
   /** Repo states of a space's current epoch, by author DID ascending. */

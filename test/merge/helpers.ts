@@ -22,6 +22,7 @@ export async function openStore(
     readStrategy?: ReadStrategy
     observer?: MergeObserver
     migrate?: boolean
+    stateCacheMs?: number
   } = {},
 ): Promise<MergeStore> {
   return MergeStore.open(
@@ -33,6 +34,7 @@ export async function openStore(
       },
       batch: { maxRows: opts.maxRows ?? 10_000, maxDelayMs: opts.maxDelayMs ?? 5 },
       readStrategy: opts.readStrategy ?? 'final',
+      ...(opts.stateCacheMs === undefined ? {} : { stateCacheMs: opts.stateCacheMs }),
     },
     { observer: opts.observer, migrate: opts.migrate },
   )

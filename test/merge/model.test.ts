@@ -57,8 +57,14 @@ describe('merge store vs in-memory model', () => {
 
   beforeAll(async () => {
     store = await openStore(dir.path, { database: 'model', maxDelayMs: 3 })
-    // Same database, other read strategy: both must give the same view.
-    alt = await openStore(dir.path, { database: 'model', readStrategy: 'limit-by', migrate: false })
+    // Same database, other read strategy and no state cache: both must give the same view, and the cached
+    // repo states of `store` must equal the ones `alt` reads from ClickHouse.
+    alt = await openStore(dir.path, {
+      database: 'model',
+      readStrategy: 'limit-by',
+      migrate: false,
+      stateCacheMs: 0,
+    })
   })
   afterAll(async () => {
     await alt.close()
@@ -274,6 +280,7 @@ describe('merge store vs in-memory model', () => {
               .concat(rnd.pick(authors)),
           )) {
             const state = await store.getRepoState(space, a)
+            expect({ ctx, a, cached: state }).toEqual({ ctx, a, cached: await alt.getRepoState(space, a) })
             const repo = model.repo(space, a)
             expect({
               ctx,

@@ -4,7 +4,8 @@
 import { describe, expect, test } from '@jest/globals'
 import { createChdbConnection } from 'chdb/connection'
 import { mergeConfigFromEnv, MergeError, renderSchema } from '../../src/merge/index.js'
-import { deleteFrom, sqlString } from '../../src/merge/schema.js'
+import { deleteFrom } from '../../src/merge/schema.js'
+import { sqlString } from '../../src/merge/sql-literal.js'
 import { ACCOUNTS, RECORDS, SPACE_ACL } from '../../src/merge/tables.js'
 import { tempDir } from './helpers.js'
 

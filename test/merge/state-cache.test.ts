@@ -1,0 +1,196 @@
+// The repo-state / account-status hint cache (hint-cache.ts) and the literal inlining of the embedded
+// transport (sql-literal.ts). Cached reads must equal ClickHouse reads after every kind of write; a second
+// store instance writing the same database may leave the first's cache stale, but no longer than its TTL;
+// a slow load racing a write never puts back the replaced state. Literals must carry any string exactly.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
+import type { MergeStore } from '../../src/merge/index.js'
+import { HintCache } from '../../src/merge/hint-cache.js'
+import { inlineParams, sqlString } from '../../src/merge/sql-literal.js'
+import { commit, openStore, SPACE_A, SPACE_B, tempDir } from './helpers.js'
+
+const ALICE = 'did:plc:alice'
+const BOB = 'did:plc:bob'
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void
+  const promise = new Promise<T>((r) => (resolve = r))
+  return { promise, resolve }
+}
+
+describe('HintCache', () => {
+  test('a load that started before a set is not stored over it', async () => {
+    const cache = new HintCache<string, string>(60_000, 10)
+    const slow = deferred<string>()
+    const read = cache.get('k', () => slow.promise)
+    cache.set('k', 'new')
+    slow.resolve('old')
+    expect(await read).toBe('old')
+    expect(await cache.get('k', async () => 'loaded')).toBe('new')
+  })
+
+  test('a load that started before a drop is not stored', async () => {
+    const cache = new HintCache<string, string>(60_000, 10)
+    const slow = deferred<string>()
+    const read = cache.get('k', () => slow.promise)
+    cache.drop((k) => k === 'k')
+    slow.resolve('old')
+    await read
+    expect(await cache.get('k', async () => 'fresh')).toBe('fresh')
+  })
+
+  test('bounded: the least recently stored entry goes first; ttl 0 stores nothing', async () => {
+    const cache = new HintCache<number, number>(60_000, 2)
+    for (const k of [1, 2, 3]) cache.set(k, k)
+    expect(await cache.get(1, async () => -1)).toBe(-1)
+    expect(await cache.get(3, async () => -1)).toBe(3)
+    const off = new HintCache<number, number>(0, 2)
+    off.set(1, 1)
+    expect(await off.get(1, async () => -1)).toBe(-1)
+  })
+})
+
+describe('state cache against ClickHouse', () => {
+  const dir = tempDir()
+  let store: MergeStore
+  let uncached: MergeStore
+
+  beforeAll(async () => {
+    store = await openStore(dir.path, { database: 'cache', maxDelayMs: 2 })
+    uncached = await openStore(dir.path, { database: 'cache', migrate: false, stateCacheMs: 0 })
+  })
+  afterAll(async () => {
+    await uncached.close()
+    await store.close()
+    dir.remove()
+  })
+
+  const same = async (space: string, author: string): Promise<void> => {
+    expect(await store.getRepoState(space, author)).toEqual(await uncached.getRepoState(space, author))
+    expect(await store.getAccountStatus(author)).toBe(await uncached.getAccountStatus(author))
+  }
+
+  test('cached reads equal uncached reads through the whole lifecycle', async () => {
+    await store.upsertSpace(SPACE_A)
+    await same(SPACE_A, ALICE) // cached "nothing stored"
+    await store.replaceRepo({ ...commit(SPACE_A, ALICE, 1), records: [] })
+    await same(SPACE_A, ALICE)
+    await store.applyRepoUpdate({
+      ...commit(SPACE_A, ALICE, 2),
+      since: commit(SPACE_A, ALICE, 1).rev,
+      upserts: [{ collection: 'app.x', rkey: 'a', cid: 'bafya', value: { a: 1 } }],
+      deletes: [],
+    })
+    await same(SPACE_A, ALICE)
+    await store.setRepoStatus(SPACE_A, ALICE, 'recovering', 'hash\tmismatch')
+    await same(SPACE_A, ALICE)
+    await store.replaceRepo({ ...commit(SPACE_A, ALICE, 3), records: [] }) // recovery: new generation
+    await same(SPACE_A, ALICE)
+    await store.setRepoStatus(SPACE_A, BOB, 'failed', 'no repo') // status of a repo never committed
+    await same(SPACE_A, BOB)
+
+    await store.setAccountStatus(ALICE, 'takendown')
+    await same(SPACE_A, ALICE)
+    await store.setAccountStatus(ALICE, 'active')
+    await same(SPACE_A, ALICE)
+
+    await store.deleteSpace(SPACE_A)
+    await same(SPACE_A, ALICE)
+    expect(await store.getRepoState(SPACE_A, ALICE)).toBeNull()
+    await store.upsertSpace(SPACE_A)
+    await same(SPACE_A, ALICE)
+    await store.replaceRepo({ ...commit(SPACE_A, ALICE, 4), records: [] })
+    await same(SPACE_A, ALICE)
+    expect((await store.getRepoState(SPACE_A, ALICE))?.epoch).toBe(2)
+
+    await store.replaceRepo({ ...commit(SPACE_A, BOB, 5), records: [] })
+    await store.setAccountStatus(BOB, 'deleted') // purges BOB everywhere
+    await same(SPACE_A, BOB)
+    expect(await store.getRepoState(SPACE_A, BOB)).toBeNull()
+  })
+
+  test('states handed out are copies: mutating one does not change the cache', async () => {
+    await store.upsertSpace(SPACE_B)
+    await store.replaceRepo({ ...commit(SPACE_B, ALICE, 7), records: [] })
+    const first = await store.getRepoState(SPACE_B, ALICE)
+    first!.ltState!.fill(0)
+    first!.commitHash!.fill(0)
+    await same(SPACE_B, ALICE)
+  })
+
+  test('another instance writing the same database: stale at most for the TTL', async () => {
+    const ttl = 300
+    const reader = await openStore(dir.path, { database: 'cache', migrate: false, stateCacheMs: ttl })
+    try {
+      await store.upsertSpace(SPACE_B)
+      await store.replaceRepo({ ...commit(SPACE_B, BOB, 10), records: [] })
+      expect((await reader.getRepoState(SPACE_B, BOB))?.rev).toBe(commit(SPACE_B, BOB, 10).rev)
+      await store.replaceRepo({ ...commit(SPACE_B, BOB, 11), records: [] })
+      await new Promise((r) => setTimeout(r, ttl + 50))
+      expect(await reader.getRepoState(SPACE_B, BOB)).toEqual(await uncached.getRepoState(SPACE_B, BOB))
+      // The writer's compare-and-set reads ClickHouse, not the stale hint: writing on top of the old rev
+      // from the second instance is a conflict, never a lost update.
+      const stale = await reader.applyRepoUpdate({
+        ...commit(SPACE_B, BOB, 12),
+        since: commit(SPACE_B, BOB, 10).rev,
+        upserts: [],
+        deletes: [],
+      })
+      expect(stale.outcome).toBe('conflict')
+    } finally {
+      await reader.close()
+    }
+  })
+})
+
+describe('inlined literals (embedded transport)', () => {
+  const dir = tempDir()
+  let store: MergeStore
+
+  beforeAll(async () => {
+    store = await openStore(dir.path, { database: 'literals' })
+  })
+  afterAll(async () => {
+    await store.close()
+    dir.remove()
+  })
+
+  const nasty = [
+    '',
+    "it's",
+    'back\\slash',
+    "\\'",
+    "\\\\'; DROP TABLE x; --",
+    'tab\tnew\nline\rcr\0nul',
+    '{space:String}',
+    '✓ unicode 𝄞',
+    "' OR 1=1 --",
+  ]
+
+  test('every string comes back exactly, alone and in arrays', async () => {
+    for (const s of nasty) {
+      const [row] = await store.clickhouse.query<{ v: string }>('SELECT {v:String} AS v', { v: s })
+      expect(row?.v).toBe(s)
+    }
+    const [row] = await store.clickhouse.query<{ v: string[]; n: number }>(
+      'SELECT {v:Array(String)} AS v, length({v:Array(String)}) AS n',
+      { v: nasty },
+    )
+    expect(row?.v).toEqual(nasty)
+    const [hit] = await store.clickhouse.query<{ yes: number }>(
+      "SELECT 'it''s' IN {v:Array(String)} AS yes",
+      { v: nasty },
+    )
+    expect(Number(hit?.yes)).toBe(1)
+  })
+
+  test('one pass, typed, and refuses what it cannot render', () => {
+    expect(inlineParams('{a:String} {b:String}', { a: '{b:String}', b: 'x' })).toBe(`'{b:String}' 'x'`)
+    expect(inlineParams('LIMIT {n:UInt32}', { n: 5 })).toBe('LIMIT 5')
+    expect(sqlString("a'b\\c")).toBe("'a\\'b\\\\c'")
+    expect(() => inlineParams('{n:UInt32}', { n: -1 })).toThrow(/non-negative integer/)
+    expect(() => inlineParams('{n:UInt32}', { n: '1 OR 1' })).toThrow(/non-negative integer/)
+    expect(() => inlineParams('{s:String}', { s: 5 as unknown as string })).toThrow(/string/)
+    expect(() => inlineParams('{x:Float64}', { x: 1 })).toThrow(/no literal rendering/)
+    expect(() => inlineParams('{missing:String}', {})).toThrow(/no value/)
+  })
+})
