@@ -20,6 +20,7 @@ import { mergeConfigFromEnv } from '../src/merge/config.js'
 import { RemoteStore, STORE_RPC_PATH, storeRpcHandler, storeRpcToken } from '../src/merge/store-rpc.js'
 import type { SyncStore } from '../src/merge/sync-store.js'
 import { metrics } from '../src/metrics/metrics.js'
+import { mergeObserver } from '../src/metrics/merge-observer.js'
 import { createMetricsServer, type MetricsServer } from '../src/metrics/server.js'
 import { collectQueueMetrics } from '../src/metrics/queue-metrics.js'
 import { buildSyncContext, type BuiltContext } from '../src/crawler/build-context.js'
@@ -75,6 +76,7 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
   const mergeStore = ownsStore
     ? await MergeStore.open(mergeConfigFromEnv({ ...process.env, SPACEVIEW_DATA_DIR: config.dataDir }), {
         logger,
+        observer: mergeObserver(metrics),
       })
     : undefined
   const store: SyncStore = mergeStore ?? new RemoteStore(config.storeUrl, storeRpcToken(config.secretsKeyHex))

@@ -15,6 +15,7 @@
  *   MERGE_BATCH_MS          longest a write waits for companions (default 200)
  *   MERGE_READ_STRATEGY     "final" (default) or "limit-by"
  *   MERGE_STATE_CACHE_MS    repo-state / account-status hint cache lifetime (default 5000; 0 = off)
+ *   MERGE_VIEW_CACHE_MB     exact cache of merged-view reads, embedded engine only (default 64; 0 = off)
  */
 import { join } from 'node:path'
 import { MergeError } from './errors.js'
@@ -48,7 +49,14 @@ export interface MergeConfig {
    * cache (hint-cache.ts); 0 turns the cache off. Default DEFAULT_STATE_CACHE_MS.
    */
   stateCacheMs?: number
+  /**
+   * Bytes (estimated) of merged-view answers the embedded store may keep in its exact view cache
+   * (view-cache.ts); 0 turns it off, a server transport never uses it. Default DEFAULT_VIEW_CACHE_BYTES.
+   */
+  viewCacheBytes?: number
 }
+
+export const DEFAULT_VIEW_CACHE_BYTES = 64 * 1024 * 1024
 
 /** Bounds how stale a state written by another store instance can look here; this one's writes are seen at once. */
 export const DEFAULT_STATE_CACHE_MS = 5000
@@ -117,5 +125,7 @@ export function mergeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): MergeC
     },
     readStrategy: strategy,
     stateCacheMs: nonNegativeInt(env, 'MERGE_STATE_CACHE_MS', DEFAULT_STATE_CACHE_MS),
+    viewCacheBytes:
+      nonNegativeInt(env, 'MERGE_VIEW_CACHE_MB', DEFAULT_VIEW_CACHE_BYTES / (1024 * 1024)) * 1024 * 1024,
   }
 }

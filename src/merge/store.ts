@@ -12,6 +12,11 @@
  * the writer's compare-and-set reads ClickHouse, so a stale hint costs a `conflict` or `unchanged` outcome
  * (and the crawler's retry), never a lost or doubled write.
  *
+ * On the embedded engine this store is the only writer of its database (one process holds the data
+ * directory; other processes write through it by store RPC), so the merged-view reads (listRecords,
+ * getRecord, countRecords) are also served from an exact cache (view-cache.ts) that every write
+ * invalidates once it is visible. On a server other processes may write, and that cache is off.
+ *
  * Across processes the contract is one writer per repo at a time (the crawler's per-repo jobs) and space
  * deletion issued by the process that writes the space (or repeated once that process is done).
  */
@@ -20,10 +25,11 @@ import { AccessSnapshots } from './access.js'
 import { Accounts, ACCOUNT_STATUSES } from './accounts.js'
 import { Batcher } from './batcher.js'
 import { openClickHouse, type ClickHouse } from './clickhouse.js'
-import { DEFAULT_STATE_CACHE_MS, type MergeConfig } from './config.js'
+import { DEFAULT_STATE_CACHE_MS, DEFAULT_VIEW_CACHE_BYTES, type MergeConfig } from './config.js'
 import { ensureInput, MergeError } from './errors.js'
 import { SerialLane } from './lane.js'
 import { HintCache } from './hint-cache.js'
+import { ViewCache } from './view-cache.js'
 import { migrate } from './migrate.js'
 import { RecordReader, withAccount, type RepoCommit } from './record-reader.js'
 import { RepoWriter, type CommittedRepo, type WriteReport } from './repo-writer.js'
@@ -95,6 +101,8 @@ export interface ReadStats {
     | 'getAccessSnapshot'
     | 'isMember'
   ms: number
+  /** Answered from the exact view cache, without a ClickHouse query. */
+  cached: boolean
 }
 
 /** Optional hooks for metrics; called synchronously, must not throw. */
@@ -122,6 +130,11 @@ export class MergeStore {
   private readonly commits: HintCache<string, RepoCommit | null>
   /** The non-active accounts, as one entry (one query per TTL serves every author's status). */
   private readonly inactiveAccounts: HintCache<'all', Map<string, AccountStatus>>
+  /** Merged-view reads; exact (see the header), only where this store is the database's only writer. */
+  private readonly views: ViewCache
+  /** False when this instance was opened with the view cache off (it still reports its writes to it). */
+  private readonly readViewsCached: boolean
+  private readonly releaseViews: () => void
   private closed = false
 
   private constructor(
@@ -138,6 +151,15 @@ export class MergeStore {
     const ttl = config.stateCacheMs ?? DEFAULT_STATE_CACHE_MS
     this.commits = new HintCache(ttl, CACHED_REPOS)
     this.inactiveAccounts = new HintCache(ttl, 1)
+    const ch = config.clickhouse
+    const viewBytes = ch.transport === 'embedded' ? (config.viewCacheBytes ?? DEFAULT_VIEW_CACHE_BYTES) : 0
+    const views =
+      ch.transport === 'embedded'
+        ? ViewCache.forDatabase(`${ch.path}\n${ch.database}`, viewBytes)
+        : { cache: new ViewCache(0), release: () => undefined }
+    this.views = views.cache
+    this.readViewsCached = viewBytes > 0
+    this.releaseViews = views.release
     this.batcher = new Batcher<WriteOp, WriteResult>({
       ...config.batch,
       size: opRowCount,
@@ -195,6 +217,8 @@ export class MergeStore {
       const touched = new Set(ops.map((op) => repoKey(spaceOf(op), authorOf(op))))
       this.commits.drop((key) => touched.has(key))
       throw err
+    } finally {
+      for (const space of new Set(ops.map(spaceOf))) this.views.spaceChanged(space)
     }
     for (const c of report.committed) this.commits.set(repoKey(c.space, c.author), cachedCommit(c))
     const writeMs = performance.now() - t0
@@ -231,7 +255,10 @@ export class MergeStore {
     return this.lane.run(async () => {
       const { info, created } = await this.spaces.upsert(space, new Date())
       // A new epoch starts empty: states cached for an earlier one no longer apply.
-      if (created) this.commits.drop((key) => key.startsWith(repoKey(space, '')))
+      if (created) {
+        this.commits.drop((key) => key.startsWith(repoKey(space, '')))
+        this.views.spaceChanged(space)
+      }
       return info
     })
   }
@@ -246,10 +273,15 @@ export class MergeStore {
     this.ensureOpen()
     ensureInput(typeof space === 'string' && space.startsWith('at://'), 'space must be an at:// space URI')
     return this.lane.run(async () => {
-      const tomb = await this.spaces.delete(space, new Date())
-      this.commits.drop((key) => key.startsWith(repoKey(space, '')))
-      this.logger.info({ space, epoch: tomb.epoch }, 'space deleted and purged')
-      return tomb
+      try {
+        const tomb = await this.spaces.delete(space, new Date())
+        this.commits.drop((key) => key.startsWith(repoKey(space, '')))
+        this.logger.info({ space, epoch: tomb.epoch }, 'space deleted and purged')
+        return tomb
+      } finally {
+        // Also when the purge failed part way: some rows may be gone already.
+        this.views.spaceChanged(space)
+      }
     })
   }
 
@@ -259,7 +291,12 @@ export class MergeStore {
     ensureInput(typeof did === 'string' && did.startsWith('did:'), 'did must be a DID')
     ensureInput(ACCOUNT_STATUSES.includes(status), `status must be one of ${ACCOUNT_STATUSES.join(', ')}`)
     return this.lane.run(async () => {
-      await this.accounts.setStatus(did, status, at)
+      try {
+        await this.accounts.setStatus(did, status, at)
+      } finally {
+        // Hides or shows the author's records in every space (and may have partly purged a deleted one).
+        this.views.allChanged()
+      }
       this.inactiveAccounts.drop('all')
       // A deleted account's rows were purged from every space.
       if (status === 'deleted') this.commits.drop((key) => key.endsWith(repoKey('', did)))
@@ -302,16 +339,20 @@ export class MergeStore {
 
   // ---- reads ----
 
+  /** A page of the space's merged records. The answer is shared with other callers: do not mutate it. */
   listRecords(query: ListRecordsQuery): Promise<RecordPage> {
-    return this.timed('listRecords', () => this.reader.listRecords(query))
+    return this.viewRead('listRecords', query.space, query, () => this.reader.listRecords(query))
   }
 
+  /** One merged record, or null. The answer is shared with other callers: do not mutate it. */
   getRecord(space: string, author: string, collection: string, rkey: string): Promise<StoredRecord | null> {
-    return this.timed('getRecord', () => this.reader.getRecord(space, author, collection, rkey))
+    return this.viewRead('getRecord', space, [author, collection, rkey], () =>
+      this.reader.getRecord(space, author, collection, rkey),
+    )
   }
 
   countRecords(space: string, filter?: RecordFilter): Promise<number> {
-    return this.timed('countRecords', () => this.reader.countRecords(space, filter))
+    return this.viewRead('countRecords', space, filter ?? null, () => this.reader.countRecords(space, filter))
   }
 
   /** Stored state of (space, author) in the space's current epoch, or null if nothing was ever written. */
@@ -341,8 +382,25 @@ export class MergeStore {
     this.ensureOpen()
     const t0 = performance.now()
     const out = await read()
-    this.observer.read?.({ op, ms: performance.now() - t0 })
+    this.observer.read?.({ op, ms: performance.now() - t0, cached: false })
     return out
+  }
+
+  /** A merged-view read of `space`, through the view cache; `args` identify it within its op. */
+  private async viewRead<T>(
+    op: ReadStats['op'],
+    space: string,
+    args: unknown,
+    read: () => Promise<T>,
+  ): Promise<T> {
+    this.ensureOpen()
+    const t0 = performance.now()
+    const key = `${op}\n${space}\n${JSON.stringify(args)}`
+    const { value, hit } = this.readViewsCached
+      ? await this.views.read(space, key, read)
+      : { value: await read(), hit: false }
+    this.observer.read?.({ op, ms: performance.now() - t0, cached: hit })
+    return value
   }
 
   /** Writes what is pending, then releases the connection (and the embedded data directory). */
@@ -352,6 +410,7 @@ export class MergeStore {
     try {
       await this.batcher.drain()
     } finally {
+      this.releaseViews()
       await this.lane.run(() => this.clickhouse.close())
     }
   }

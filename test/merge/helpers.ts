@@ -23,6 +23,7 @@ export async function openStore(
     observer?: MergeObserver
     migrate?: boolean
     stateCacheMs?: number
+    viewCacheBytes?: number
   } = {},
 ): Promise<MergeStore> {
   return MergeStore.open(
@@ -35,6 +36,7 @@ export async function openStore(
       batch: { maxRows: opts.maxRows ?? 10_000, maxDelayMs: opts.maxDelayMs ?? 5 },
       readStrategy: opts.readStrategy ?? 'final',
       ...(opts.stateCacheMs === undefined ? {} : { stateCacheMs: opts.stateCacheMs }),
+      ...(opts.viewCacheBytes === undefined ? {} : { viewCacheBytes: opts.viewCacheBytes }),
     },
     { observer: opts.observer, migrate: opts.migrate },
   )

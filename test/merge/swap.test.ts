@@ -46,7 +46,9 @@ describe('generation swap', () => {
   let store: MergeStore
 
   beforeAll(async () => {
-    store = await openStore(dir.path, { maxDelayMs: 2, maxRows: 1_000_000 })
+    // Without the view cache: the readers must race the swap in ClickHouse itself (and cached answers,
+    // which never wait for I/O, would starve the insert the loop waits for).
+    store = await openStore(dir.path, { maxDelayMs: 2, maxRows: 1_000_000, viewCacheBytes: 0 })
     await store.clickhouse.command(`SYSTEM STOP MERGES ${store.clickhouse.target.database}.records`)
     await store.upsertSpace(SPACE_A)
     await store.replaceRepo({ ...commit(SPACE_A, Y, 1), records: generation('y', range(0, 50), 0) })
