@@ -13,8 +13,10 @@
  * - Cheap checks run before the signature, so a malformed or misaddressed token costs no crypto, and a
  *   refused token's jti is recorded only once its signature is good (nobody can burn someone else's jti).
  * - Credentials: verified once (signature, issuer = authority, expiry) and kept in a bounded in-memory
- *   cache until their `exp`; every request still needs a fresh DPoP proof by the bound key, whose jti is
- *   single-use. The credential admits its own space only (the ACL filter enforces that).
+ *   cache strictly until their `exp` (then verified afresh, so an expired one is refused); every request
+ *   still needs a fresh DPoP proof by the bound key, whose jti is single-use (Redis). The credential admits
+ *   its own space only (the ACL filter enforces that).
+ * - One clock (`clock`, default Date.now) for every time check here and in the verifiers.
  * - Failures are CallerAuthErrors whose messages say what is wrong without echoing tokens.
  */
 import { createHash } from 'node:crypto'
@@ -41,6 +43,8 @@ export interface CallerAuthenticatorOptions {
   replay: ReplayCheck
   maxServiceAuthLifetimeSec?: number
   credentialCacheSize?: number
+  /** Current time in Unix ms (default Date.now). */
+  clock?: () => number
 }
 
 /** The parts of an HTTP request authentication looks at. */
@@ -87,6 +91,7 @@ export class CallerAuthenticator {
   private readonly maxLifetimeSec: number
   private readonly cacheSize: number
   private readonly credentials = new Map<string, CachedCredential>()
+  private readonly clock: () => number
 
   constructor(private readonly opts: CallerAuthenticatorOptions) {
     const [first] = opts.audiences
@@ -95,6 +100,7 @@ export class CallerAuthenticator {
     this.audiences = new Set(opts.audiences)
     this.maxLifetimeSec = opts.maxServiceAuthLifetimeSec ?? DEFAULT_MAX_SERVICE_AUTH_LIFETIME_SEC
     this.cacheSize = opts.credentialCacheSize ?? DEFAULT_CREDENTIAL_CACHE_SIZE
+    this.clock = opts.clock ?? Date.now
   }
 
   /** Authenticates a request to method `lxm` (its NSID). */
@@ -114,7 +120,7 @@ export class CallerAuthenticator {
   private async serviceAuth(token: string, lxm: string): Promise<Caller> {
     try {
       const { payload } = parseJws(token)
-      const now = Date.now() / 1000
+      const now = this.clock() / 1000
       for (const claim of ['iat', 'nbf'] as const) {
         const at = payload[claim]
         if (typeof at === 'number' && at > now + FUTURE_SKEW_SEC) {
@@ -132,6 +138,7 @@ export class CallerAuthenticator {
         resolveKey: this.opts.resolveKey,
         maxLifetimeSec: this.maxLifetimeSec,
         seen: this.opts.replay,
+        now,
       })
       if (verified.claims.iss !== verified.issuerDid) {
         throw new ProtocolError('bad_token_issuer', 'service auth "iss" must be the calling user\'s bare DID')
@@ -153,6 +160,7 @@ export class CallerAuthenticator {
         htu: new URL(req.path, this.opts.publicUrl).href,
         credential: { token, jkt: cred.jkt },
         seen: this.opts.replay,
+        now: this.clock() / 1000,
       }).catch((err: unknown) => {
         // A reused proof is a bad proof, as the reference host reports it (the credential itself is fine).
         if (isProtocolError(err) && err.reason === 'token_replayed') {
@@ -169,9 +177,12 @@ export class CallerAuthenticator {
   private async verifiedCredential(token: string): Promise<CachedCredential> {
     const key = createHash('sha256').update(token).digest('base64url')
     const hit = this.credentials.get(key)
-    if (hit !== undefined && Date.now() < hit.expiresAt) return hit
+    if (hit !== undefined && this.clock() < hit.expiresAt) return hit
     this.credentials.delete(key)
-    const verified = await verifySpaceCredential(token, { resolveKey: this.opts.resolveKey })
+    const verified = await verifySpaceCredential(token, {
+      resolveKey: this.opts.resolveKey,
+      now: this.clock() / 1000,
+    })
     const entry: CachedCredential = {
       space: verified.claims.sub,
       jkt: verified.jkt,

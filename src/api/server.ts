@@ -7,7 +7,11 @@
  * Invariants:
  * - Every space-scoped method authenticates first (401), validates its parameters (400), then asks the ACL
  *   filter; refusals are indistinguishable from missing spaces (space-access.ts). Default deny.
- * - Outputs are validated against the lexicons before they are sent (unless `validateResponses` is off).
+ * - With `validateResponses` (tests, dev), outputs are validated against the lexicons before they are
+ *   sent; in production they are not (as upstream runs it: the check costs more than the read it guards).
+ *   Parameters and inputs are always validated.
+ * - Queries are served by the lean lane (lean-queries.ts: no express, same validation and error answers)
+ *   when the request has the canonical form; every method is also on the XRPC server for anything else.
  * - Unexpected errors are logged here (the library's own logger is off) and answered as a bare 500.
  * - Every request is timed into `spaceview_api_request_duration_seconds` by method (NSIDs we serve, else
  *   `other`) and status.
@@ -19,6 +23,7 @@ import { join } from 'node:path'
 import {
   createServer as createXrpcServer,
   XRPCError,
+  type Auth,
   type MethodConfigOrHandler,
   type Server,
 } from '@atproto/xrpc-server'
@@ -40,6 +45,7 @@ import { metrics as processMetrics, type Metrics } from '../metrics/metrics.js'
 import { markRequestStart, type ApiContext } from './api-context.js'
 import { CursorSeal } from './cursor-seal.js'
 import { HEALTH_PATH, healthHandler } from './health.js'
+import { LeanQueries } from './lean-queries.js'
 import { loadLexicons, normalizeLexicon, NSID, packageRoot } from './lexicons.js'
 import { addMemberMethod, listMembersMethod, removeMemberMethod } from './methods/admin-members.js'
 import { checkUserAccessMethod } from './methods/check-user-access.js'
@@ -87,7 +93,7 @@ export interface StartApiServerOptions {
   /** Minimum answer time of a refused space request (ms, default 20). */
   denyFloorMs?: number
   exchangeTimeoutMs?: number
-  /** Validate outputs against the lexicons (default true). */
+  /** Validate outputs against the lexicons (default false; the tests turn it on). */
   validateResponses?: boolean
 }
 
@@ -169,26 +175,32 @@ export async function startApiServer(opts: StartApiServerOptions): Promise<ApiSe
     logger: log,
   }
 
+  const validateResponse = opts.validateResponses ?? false
+  const errorParser = (err: unknown): XRPCError => {
+    const xrpcError = XRPCError.fromError(err)
+    if (xrpcError.statusCode >= 500) log.error({ err }, 'request failed')
+    return xrpcError
+  }
   const xrpc = createXrpcServer(loadLexicons(), {
-    validateResponse: opts.validateResponses ?? true,
+    validateResponse,
     payload: { jsonLimit: JSON_BODY_LIMIT },
-    errorParser: (err) => {
-      const xrpcError = XRPCError.fromError(err)
-      if (xrpcError.statusCode >= 500) log.error({ err }, 'request failed')
-      return xrpcError
-    },
+    errorParser,
   })
+  const lean = new LeanQueries(xrpc.lex, { validateResponse, errorParser })
   xrpc.router.disable('x-powered-by')
   // Express would hash every body for an ETag; API answers are per-caller and never revalidated.
   xrpc.router.set('etag', false)
   const served = new Set<string>(Object.values(NSID))
-  // First on the method router: timing and the uniform-denial clock start when the request arrives.
-  xrpc.routes.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+  // Timing and the uniform-denial clock start when the request arrives (first on either lane).
+  const observe = (req: IncomingMessage, res: ServerResponse): void => {
     markRequestStart(req)
     const stop = metrics.apiRequestDuration.startTimer()
     res.once('finish', () => {
       stop({ method: apiMethodLabel(nsidOf(req), served), status: httpStatusLabel(res.statusCode) })
     })
+  }
+  xrpc.routes.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+    observe(req, res)
     next()
   })
   xrpc.routes.get(
@@ -196,16 +208,21 @@ export async function startApiServer(opts: StartApiServerOptions): Promise<ApiSe
     healthHandler({ redis: opts.redis, reader: opts.store, version: packageVersion() }),
   )
 
-  xrpc.method(NSID.listSpaces, listSpacesMethod(ctx))
-  xrpc.method(NSID.getSpace, getSpaceMethod(ctx))
-  xrpc.method(NSID.listRecords, listRecordsMethod(ctx))
-  xrpc.method(NSID.getRecord, getRecordMethod(ctx))
-  xrpc.method(NSID.getSyncStatus, getSyncStatusMethod(ctx))
-  xrpc.method(NSID.addMember, addMemberMethod(ctx))
-  xrpc.method(NSID.removeMember, removeMemberMethod(ctx))
-  xrpc.method(NSID.listMembers, listMembersMethod(ctx))
-  xrpc.method(NSID.explainAccess, explainAccessMethod(ctx))
-  xrpc.method(NSID.checkUserAccess, checkUserAccessMethod(ctx))
+  // Every method on the XRPC server; queries on the lean lane too.
+  const method = <A extends Auth>(nsid: string, config: MethodConfigOrHandler<A>): void => {
+    xrpc.method(nsid, config)
+    if (xrpc.lex.getDef(nsid)?.type === 'query') lean.add(nsid, config)
+  }
+  method(NSID.listSpaces, listSpacesMethod(ctx))
+  method(NSID.getSpace, getSpaceMethod(ctx))
+  method(NSID.listRecords, listRecordsMethod(ctx))
+  method(NSID.getRecord, getRecordMethod(ctx))
+  method(NSID.getSyncStatus, getSyncStatusMethod(ctx))
+  method(NSID.addMember, addMemberMethod(ctx))
+  method(NSID.removeMember, removeMemberMethod(ctx))
+  method(NSID.listMembers, listMembersMethod(ctx))
+  method(NSID.explainAccess, explainAccessMethod(ctx))
+  method(NSID.checkUserAccess, checkUserAccessMethod(ctx))
 
   // Last: whatever no route answered (plain HTTP routes go on `xrpc.routes`, which comes first).
   xrpc.router.use((_req: IncomingMessage, res: ServerResponse) => {
@@ -213,7 +230,12 @@ export async function startApiServer(opts: StartApiServerOptions): Promise<ApiSe
     res.end(JSON.stringify({ error: 'NotFound', message: 'this server answers XRPC under /xrpc/ only' }))
   })
 
-  const http: HttpServer = createServer(xrpc.router)
+  const http: HttpServer = createServer((req, res) => {
+    const lane = lean.match(req)
+    if (lane === undefined) return void xrpc.router(req, res)
+    observe(req, res)
+    void lean.serve(lane.route, lane.query, req, res)
+  })
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject)
     http.listen(config.apiPort, config.apiHost, () => {
@@ -234,7 +256,7 @@ export async function startApiServer(opts: StartApiServerOptions): Promise<ApiSe
     mount(lexicon, config) {
       const doc = normalizeLexicon(lexicon)
       xrpc.addLexicon(doc)
-      xrpc.method(doc.id, config)
+      method(doc.id, config)
       served.add(doc.id)
     },
     close: () =>

@@ -195,6 +195,45 @@ describe('space credential + DPoP', () => {
     expect(await reason(auth.authenticate(await request({ cred: foreign }), LXM))).toBe('bad_token_issuer')
   })
 
+  it('serves a cached credential only until it expires, and never a replayed proof', async () => {
+    let at = Date.now()
+    const resolver = docResolver(docs)
+    const auth = new CallerAuthenticator({
+      audiences: [AUD],
+      publicUrl: PUBLIC_URL,
+      resolveKey: resolver,
+      replay,
+      clock: () => at,
+    })
+    const short = await createSpaceCredential({
+      keypair: keys.p256.keypair,
+      space: SPACE,
+      jkt: dpopKey.jkt,
+      now: at / 1000,
+      expiresInSec: 60,
+    })
+    const fresh = async () => ({
+      method: 'GET',
+      path: PATH,
+      authorization: `DPoP ${short}`,
+      dpop: await createDpopProof(dpopKey, {
+        htm: 'GET',
+        htu: `${PUBLIC_URL}${PATH}`,
+        credential: short,
+        now: at / 1000,
+      }),
+    })
+    const once = await fresh()
+    expect(await reason(auth.authenticate(once, LXM))).toBe('ok')
+    expect(await reason(auth.authenticate(once, LXM))).toBe('bad_dpop_proof')
+    at += 59_000
+    expect(await reason(auth.authenticate(await fresh(), LXM))).toBe('ok')
+    expect(resolver.calls.filter(([did]) => did === AUTHORITY)).toHaveLength(1)
+    // Past `exp` (and the verifier's skew): the cached entry must not admit it.
+    at += 10_000
+    expect(await reason(auth.authenticate(await fresh(), LXM))).toBe('token_expired')
+  })
+
   it('reports the space the credential is for, whatever space is asked about later', async () => {
     const other = await createSpaceCredential({
       keypair: keys.p256.keypair,

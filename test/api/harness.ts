@@ -143,6 +143,7 @@ export async function startHarness(
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     adminToken,
     metrics,
+    validateResponses: true,
     ...(opts.factsTtlMs === undefined ? {} : { factsTtlMs: opts.factsTtlMs }),
     ...(opts.denyFloorMs === undefined ? {} : { denyFloorMs: opts.denyFloorMs }),
   })
