@@ -6,6 +6,8 @@
  *       verified          header, commit signature + MAC, index LtHash == commit hash, every block's CID,
  *                         hash and index order; verified bytes out (what `decodeValues: false` yields)
  *       verified+decoded  the same, plus every record decoded to its JSON form (the crawler's default)
+ *   - signature verifies/s (ES256K, ES256): src/protocol/signature.ts (OpenSSL, decoded key cached) against
+ *     @atproto/crypto's verifySignature (pure JS) on the same keys, messages and signatures
  * Target: >= 60,000 verified records/s on one core for a 100k-record CAR; it applies to the "verified"
  * figure. Rates are wall-clock, best of --runs, with the spread (worst..best) and the CPU-time rate beside
  * them: on a loaded machine wall-clock falls while CPU time shows what one core does; the load average is
@@ -14,12 +16,13 @@
  */
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
-import { Secp256k1Keypair } from '@atproto/crypto'
+import { P256Keypair, Secp256k1Keypair, verifySignature, type Keypair } from '@atproto/crypto'
 import { LtHash, pathElement } from '../src/protocol/lthash.js'
 import { createSignedCommit } from '../src/protocol/commit.js'
 import { encodeRecordJson } from '../src/protocol/record-codec.js'
 import { repoCarBytes, type CarRecord } from '../src/protocol/repo-car-write.js'
 import { openRepoCar } from '../src/protocol/repo-car.js'
+import { verifyDidKeySignature } from '../src/protocol/signature.js'
 import { NobleLtHash, baselineVerify } from './baseline-verifier.js'
 
 const { values } = parseArgs({ options: { records: { type: 'string' }, runs: { type: 'string' } } })
@@ -85,6 +88,32 @@ async function buildCar(n: number, signer: Secp256k1Keypair) {
   return repoCarBytes({ commit, records })
 }
 
+/** Verifies/s of ours and @atproto/crypto's over the same 64 signed messages (throwaway key). */
+async function signatureRates(keypair: Keypair): Promise<{ ours: Rate; base: Rate }> {
+  const didKey = keypair.did()
+  const signed = await Promise.all(
+    Array.from({ length: 64 }, async (_, i) => {
+      const data = new TextEncoder().encode(`atproto-space-v1 bench message ${i}`)
+      return { data, sig: await keypair.sign(data) }
+    }),
+  )
+  const ours = await measure(() => {
+    for (let round = 0; round < 20; round++) {
+      for (const { data, sig } of signed) {
+        if (!verifyDidKeySignature(didKey, data, sig)) throw new Error('signature did not verify')
+      }
+    }
+    return 20 * signed.length
+  })
+  const base = await measure(async () => {
+    for (const { data, sig } of signed) {
+      if (!(await verifySignature(didKey, data, sig))) throw new Error('signature did not verify')
+    }
+    return signed.length
+  })
+  return { ours, base }
+}
+
 async function* chunked(bytes: Uint8Array, size = 64 * 1024) {
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size)
 }
@@ -110,6 +139,9 @@ async function main() {
     h.digest()
     return 5000
   })
+
+  const es256k = await signatureRates(signer)
+  const es256 = await signatureRates(await P256Keypair.create())
 
   const rows: { size: number; verified: Rate; decoded: Rate; baseVerified: Rate; baseDecoded: Rate }[] = []
   for (const size of [1, 1000, LARGEST]) {
@@ -156,6 +188,8 @@ async function main() {
     console.log(line(`CAR ${n}: verified records`, r.verified, r.baseVerified))
     console.log(line(`CAR ${n}: verified + decoded to JSON`, r.decoded, r.baseDecoded))
   }
+  console.log(line('ES256K signature verifies', es256k.ours, es256k.base))
+  console.log(line('ES256 signature verifies', es256.ours, es256.base))
   const largest = rows[rows.length - 1]!
   const met = largest.verified.best >= TARGET
   console.log(
@@ -181,6 +215,12 @@ async function main() {
       car_1k_verified_records_per_s: Math.round(rows[1]!.verified.best),
       car_1k_decoded_records_per_s: Math.round(rows[1]!.decoded.best),
       car_1_record_verified_per_s: Math.round(rows[0]!.verified.best),
+      es256k_verifies_per_s: Math.round(es256k.ours.best),
+      baseline_es256k_verifies_per_s: Math.round(es256k.base.best),
+      ratio_es256k_verify: Number((es256k.ours.best / es256k.base.best).toFixed(2)),
+      es256_verifies_per_s: Math.round(es256.ours.best),
+      baseline_es256_verifies_per_s: Math.round(es256.base.best),
+      ratio_es256_verify: Number((es256.ours.best / es256.base.best).toFixed(2)),
       target_verified_records_per_s: TARGET,
       target_met: met,
       runs: RUNS,

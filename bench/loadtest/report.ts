@@ -161,6 +161,8 @@ export function renderProfile(scenario: string, p: ProfileSummary): string[] {
     ...p.categories.slice(0, 12).map((c) => `  ${pad(pct(c.share), 6)}  ${c.name}`),
     '  top functions (self time):',
     ...p.functions.slice(0, 12).map((f) => `  ${pad(pct(f.share), 6)}  ${f.name}`),
+    '  node core + native self time by the package or spaceview source that called it:',
+    ...p.callers.slice(0, 8).map((c) => `  ${pad(pct(c.share), 6)}  ${c.name}`),
   ]
 }
 

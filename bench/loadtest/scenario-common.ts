@@ -127,8 +127,9 @@ export function spaceviewErrors(phase: SvPhase | undefined): Record<string, numb
   for (const [k, v] of Object.entries(b.verificationFailures))
     add(`verification failure ${k}`, v - (a.verificationFailures[k] ?? 0))
   for (const [k, v] of Object.entries(b.hostErrors)) add(`host error ${k}`, v - (a.hostErrors[k] ?? 0))
+  // Deferrals (limiter refusals) are not errors: the job runs again later; jobNote counts them.
   for (const [k, v] of Object.entries(b.repoSyncs))
-    if (!k.endsWith(':ok')) add(`repo sync ${k}`, v - (a.repoSyncs[k] ?? 0))
+    if (!k.endsWith(':ok') && !k.endsWith(':deferred')) add(`repo sync ${k}`, v - (a.repoSyncs[k] ?? 0))
   for (const [k, v] of Object.entries(b.notifications))
     if (k.endsWith(':rejected')) add(`notification ${k}`, v - (a.notifications[k] ?? 0))
   const failedJobs = Object.values(phase.last.queues).reduce((n, c) => n + (c.failed ?? 0), 0)
@@ -162,9 +163,16 @@ export function jobAttempts(phase: SvPhase | undefined): string {
 }
 
 export function jobNote(phase: SvPhase | undefined): string {
+  let deferred = 0
+  if (phase) {
+    const a = phase.first.metrics.repoSyncs
+    for (const [k, v] of Object.entries(phase.last.metrics.repoSyncs))
+      if (k.endsWith(':deferred')) deferred += v - (a[k] ?? 0)
+  }
   return (
     `spaceview job attempts (queue:outcome): ${jobAttempts(phase) || 'none'} — an attempt refused by the per-host ` +
-    'limiter moves itself to the delayed set and counts as completed here, and as repo sync "failed" in repo_syncs_total'
+    `limiter moves itself to the delayed set and counts as completed here, and as repo sync "deferred" in ` +
+    `repo_syncs_total (${deferred} in this window)`
   )
 }
 

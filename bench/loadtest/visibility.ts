@@ -8,14 +8,16 @@
  * measured on the same machine clock, is the end-to-end latency a user of the API would see: write →
  * author's host → notification → syncer → verify → merge → queryable.
  *
- * `observingStore` wraps the SyncStore a crawler writes through (it only observes; every call is passed
+ * `observingStore` wraps the store a crawler writes through (it only observes; every call is passed
  * through unchanged). The baseline syncer calls `observe` itself after each of its inserts.
  *
  * Invariants: a record counts once, at its first visibility (a later snapshot that carries it again is not
  * a new observation); records not written by the driver (generated history) count toward throughput but
  * not latency; deletions are counted but carry no timestamp, so they have no latency.
  */
-import type { SyncStore } from '../../src/merge/sync-store.js'
+import type { SyncContext } from '../../src/crawler/sync-context.js'
+
+type CrawlerStore = SyncContext['store']
 
 const DRIVER_TEXT = 'driver write '
 
@@ -76,9 +78,11 @@ export class VisibilityLog {
 }
 
 /** A SyncStore that logs what each applied repo write made visible, delegating everything to `store`. */
-export function observingStore(store: SyncStore, log: VisibilityLog): SyncStore {
+export function observingStore(store: CrawlerStore, log: VisibilityLog): CrawlerStore {
+  const list = store.listRepoStates?.bind(store)
   return {
     getRepoState: (space, author) => store.getRepoState(space, author),
+    ...(list ? { listRepoStates: list } : {}),
     async applyRepoUpdate(update) {
       const res = await store.applyRepoUpdate(update)
       if (res.outcome === 'applied')

@@ -28,7 +28,7 @@ import { jobId, QUEUE_NAMES, type DeadLetter, type QueueName, type RepoJob, type
 import { syncRepo } from './repo-sync.js'
 import { recoverRepo } from './repo-recovery.js'
 import { renewNotify, sweepSpace } from './space-sweep.js'
-import { HostBusyError } from './host-call.js'
+import { deferralDelayMs, HostBusyError } from './host-call.js'
 import { NeedsAuthorizationError, SpaceDeletedError } from './credential-manager.js'
 import { isSpaceCallError } from './space-errors.js'
 import { getSpaceStatus, setSpaceStatus } from './space-status.js'
@@ -142,10 +142,17 @@ export class Crawler {
     await this.queues['repo-sync'].add('sync', data, this.jobOptions(jobId('repo-sync', space, repo)))
   }
 
-  async enqueueRecovery(space: string, repo: string, cause: RepoJob['cause']): Promise<void> {
+  /** `unsynced`: the caller just found no verified state for the repo (the recovery skips that read). */
+  async enqueueRecovery(
+    space: string,
+    repo: string,
+    cause: RepoJob['cause'],
+    unsynced = false,
+  ): Promise<void> {
+    const data: RepoJob = unsynced ? { space, repo, cause, unsynced } : { space, repo, cause }
     await this.queues['repo-recovery'].add(
       'recover',
-      { space, repo, cause } satisfies RepoJob,
+      data,
       this.jobOptions(jobId('repo-recovery', space, repo)),
     )
   }
@@ -169,7 +176,7 @@ export class Crawler {
     } catch (err) {
       if (err instanceof HostBusyError && token) {
         stop({ outcome: 'completed' })
-        await job.moveToDelayed(Date.now() + err.retryInMs, token)
+        await job.moveToDelayed(Date.now() + deferralDelayMs(err.retryInMs), token)
         throw new DelayedError()
       }
       stop({ outcome: 'failed' })
@@ -215,10 +222,10 @@ export class Crawler {
       case 'repo-sync':
         return this.runSync(job.data as RepoJob)
       case 'repo-recovery': {
-        const { space, repo } = job.data as RepoJob
+        const { space, repo, unsynced } = job.data as RepoJob
         // Hints from here on may be newer than the CAR this run fetches; onCompleted pulls them.
         await this.ctx.redis.del(recoverDirtyKey(space, repo))
-        const res = await recoverRepo(this.ctx, space, repo).catch((err) =>
+        const res = await recoverRepo(this.ctx, space, repo, { unsynced: unsynced === true }).catch((err) =>
           this.repoFailure(space, repo, err, 'full'),
         )
         if (res && res.kind === 'recovered') {
@@ -249,7 +256,7 @@ export class Crawler {
     const unsynced = new Set(res.unsynced)
     for (const repo of res.stale) {
       // A repo we hold nothing for can only be fetched whole: skip the incremental job that would say so.
-      if (unsynced.has(repo)) await this.enqueueRecovery(space, repo, cause)
+      if (unsynced.has(repo)) await this.enqueueRecovery(space, repo, cause, true)
       else await this.enqueueSync(space, repo, cause)
     }
     if (bootstrap) {
@@ -325,7 +332,9 @@ export class Crawler {
         await this.ctx.hosts.repoHost(repo, true).catch(() => undefined)
       }
     }
-    this.ctx.metrics.repoSyncs.inc({ mode, outcome: isProtocolError(err) ? 'rejected' : 'failed' })
+    // A limiter refusal is not a sync that ended: the job moves itself to the delayed set and runs again.
+    const outcome = err instanceof HostBusyError ? 'deferred' : isProtocolError(err) ? 'rejected' : 'failed'
+    this.ctx.metrics.repoSyncs.inc({ mode, outcome })
     throw err
   }
 

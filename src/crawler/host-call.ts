@@ -2,7 +2,9 @@
  * Runs one unit of work against one host under the per-host limiter and with the space's credential.
  *
  * - No lease (host at its concurrency or rate cap, circuit open, Retry-After pending): throws
- *   HostBusyError with how long to wait, and the job moves itself to the delayed set. A granted lease is
+ *   HostBusyError with how long to wait, and the job moves itself to the delayed set for that long plus a
+ *   random share of it (`deferralDelayMs`), so jobs refused together do not all come back in the same
+ *   instant to be refused again. A granted lease is
  *   renewed while the work runs, so a killed worker's slots come free within one short lease lifetime.
  * - The host refused the credential (expired or invalid): the credential is dropped, a new one minted,
  *   and the work retried once.
@@ -26,6 +28,14 @@ export class HostBusyError extends Error {
   ) {
     super(`host ${host} is busy (${reason}); retry in ${retryInMs} ms`)
   }
+}
+
+/** Least random spread added to a deferral: the limiter's concurrency hint (50 ms) alone is a busy-wait. */
+const MIN_DEFERRAL_JITTER_MS = 250
+
+/** When a job refused by the limiter runs again: the hint, plus up to max(hint, 250 ms) more at random. */
+export function deferralDelayMs(retryInMs: number, random: () => number = Math.random): number {
+  return Math.round(retryInMs + random() * Math.max(retryInMs, MIN_DEFERRAL_JITTER_MS))
 }
 
 const HOST_FAULTS = new Set(['rate_limited', 'unavailable', 'bad_response'])
@@ -56,12 +66,13 @@ export async function withHost<T>(
     ctx.limiter.renewEveryMs,
   )
   keepAlive.unref()
+  let succeeded = false
   try {
     let cred = await ctx.creds.get(space)
     for (let attempt = 0; ; attempt++) {
       try {
         const out = await work(cred)
-        await ctx.limiter.recordSuccess(host)
+        succeeded = true
         return out
       } catch (err) {
         const transport = hostErrorOf(err)
@@ -86,6 +97,7 @@ export async function withHost<T>(
     }
   } finally {
     clearInterval(keepAlive)
-    await ctx.limiter.release(host, lease.leaseId)
+    // A success resets the host's circuit breaker in the same round trip.
+    await ctx.limiter.release(host, lease.leaseId, succeeded)
   }
 }

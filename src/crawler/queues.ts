@@ -29,6 +29,11 @@ export interface RepoJob {
   cause: 'bootstrap' | 'notify' | 'sweep' | 'divergence' | 'account' | 'manual' | 'dirty'
   /** When the hint that caused it arrived (ms), for notify → visible lag. */
   hintAt?: number
+  /**
+   * Recovery only: the sweep that queued it found no verified state for the repo, so the recovery does not
+   * read it again (if state appeared meanwhile, the store's rev check still refuses an older snapshot).
+   */
+  unsynced?: true
 }
 
 /** A job that used up its attempts, kept for operators with the reason it failed. */

@@ -5,7 +5,10 @@
  * The CAR is streamed through the verifier under the configured byte cap; records are collected only
  * after each one is verified, and nothing is handed to the store unless the whole CAR verified. Paths
  * absent from the verified index disappear with the swap: that is how deletions missed during a gap
- * propagate. A signature failure re-resolves the author's DID once (key rotation).
+ * propagate. A signature failure re-resolves the author's DID once (key rotation). A caller that just
+ * found no stored state for the repo says so (`unsynced`), and the store is not asked again: without a
+ * stored state there is no "unchanged" to detect and nothing to force past, and if a state did appear
+ * meanwhile the store keeps it unless the snapshot is newer.
  */
 import { openRepoCar, type VerifiedRepoHead } from '../protocol/repo-car.js'
 import { isProtocolError } from '../protocol/errors.js'
@@ -26,14 +29,19 @@ interface VerifiedRepo {
   stored: RepoState | null
 }
 
-export async function recoverRepo(ctx: SyncContext, space: string, repo: string): Promise<RecoveryResult> {
+export async function recoverRepo(
+  ctx: SyncContext,
+  space: string,
+  repo: string,
+  opts: { unsynced?: boolean } = {},
+): Promise<RecoveryResult> {
   const { pds } = await ctx.hosts.repoHost(repo)
   // The host lease covers download and verification only; the swap is store latency, and holding a slot of
   // the host's concurrency cap through it would throttle every other job for that host.
   const verified = await withHost(ctx, space, pds, async (cred): Promise<VerifiedRepo> => {
     // Our state is read while the CAR downloads: it only decides "unchanged" and "force", and the store's
     // own rev check still guards the swap. Caught here so a failed download leaves no unhandled rejection.
-    const stored = ctx.store.getRepoState(space, repo)
+    const stored = opts.unsynced ? Promise.resolve(null) : ctx.store.getRepoState(space, repo)
     stored.catch(() => undefined)
     for (let attempt = 0; ; attempt++) {
       const didKey = await ctx.hosts.signingKey(repo, attempt > 0)
@@ -75,6 +83,8 @@ export async function recoverRepo(ctx: SyncContext, space: string, repo: string)
     force,
   })
   if (res.outcome === 'space_inactive') return { kind: 'space_inactive' }
+  // Only reachable without a pre-read (`unsynced`): a state at or past this rev landed meanwhile.
+  if (res.outcome === 'unchanged') return { kind: 'unchanged', rev: res.rev ?? head.rev }
   ctx.metrics.recordsVerified.inc(records.length)
   return { kind: 'recovered', rev: head.rev, records: records.length }
 }

@@ -9,6 +9,7 @@
  * registers for notifications. The writer set is kept in Redis for `spaceview status`.
  */
 import { bytesEqual, toHex } from '../protocol/bytes.js'
+import type { RepoState } from '../merge/types.js'
 import type { SyncContext } from './sync-context.js'
 import { withHost } from './host-call.js'
 import type { ListReposPage, SpaceConfig } from './space-responses.js'
@@ -34,8 +35,10 @@ export async function spacesOfAuthor(ctx: Pick<SyncContext, 'redis'>, did: strin
   return (await ctx.redis.smembers(authorSpacesKey(did))).sort()
 }
 
-/** Repo states read at once while comparing hints: a sweep's latency is not (writers × one read). */
+/** Repo states read at once while comparing hints without a paged listing (remote store). */
 const STATE_READS = 4
+/** States per page of the listing: the store's largest page. */
+const STATE_PAGE = 1000
 
 /** `fn` over `items` with at most `limit` calls in flight; results in input order. */
 async function mapBounded<T, R>(
@@ -52,6 +55,36 @@ async function mapBounded<T, R>(
     }
   }
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
+  return out
+}
+
+/**
+ * Our verified state of each of `dids` (absent: none stored). With a paged listing this is one walk over the
+ * space's states — a sweep costs ⌈stored repos / 1000⌉ store reads, not one per writer; else one read per
+ * writer, a few at a time.
+ */
+async function storedStates(
+  ctx: SyncContext,
+  space: string,
+  dids: readonly string[],
+): Promise<Map<string, RepoState>> {
+  const out = new Map<string, RepoState>()
+  if (dids.length === 0) return out
+  const list = ctx.store.listRepoStates?.bind(ctx.store)
+  if (!list) {
+    const states = await mapBounded(dids, STATE_READS, (did) => ctx.store.getRepoState(space, did))
+    for (const s of states) if (s) out.set(s.author, s)
+    return out
+  }
+  let cursor: string | undefined
+  do {
+    const page = await list(
+      space,
+      cursor === undefined ? { limit: STATE_PAGE } : { cursor, limit: STATE_PAGE },
+    )
+    for (const s of page.repos) out.set(s.author, s)
+    cursor = page.cursor
+  } while (cursor !== undefined)
   return out
 }
 
@@ -104,20 +137,24 @@ export async function sweepSpace(
       })
     : null
   const [states] = await Promise.all([
-    mapBounded(answers.hints, STATE_READS, (h) => ctx.store.getRepoState(space, h.did)),
+    storedStates(
+      ctx,
+      space,
+      answers.hints.map((h) => h.did),
+    ),
     snapshot,
   ])
   const stale: string[] = []
   const unsynced: string[] = []
   const writers: Record<string, string> = {}
-  answers.hints.forEach((hint, i) => {
+  for (const hint of answers.hints) {
     writers[hint.did] = JSON.stringify({ rev: hint.rev, hash: toHex(hint.hash) })
-    const local = states[i]
+    const local = states.get(hint.did)
     const same =
       local?.rev === hint.rev && local.commitHash !== null && bytesEqual(local.commitHash, hint.hash)
     if (full || !same) stale.push(hint.did)
     if (!local?.rev || !local.ltState) unsynced.push(hint.did)
-  })
+  }
   const multi = ctx.redis.multi().del(writersKey(space))
   if (Object.keys(writers).length) multi.hset(writersKey(space), writers)
   for (const did of Object.keys(writers)) multi.sadd(authorSpacesKey(did), space)

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino'
 import type { Redis } from 'ioredis'
 import type { SyncStore } from '../merge/sync-store.js'
+import type { MergeStore } from '../merge/store.js'
 import type { SpaceClient } from './space-client.js'
 import type { CredentialManager } from './credential-manager.js'
 import type { HostResolver } from './host-resolver.js'
@@ -13,7 +14,11 @@ import type { SessionStore } from './session-store.js'
 import type { Metrics } from '../metrics/metrics.js'
 
 export interface SyncContext {
-  store: SyncStore
+  /**
+   * The in-process MergeStore also lists a space's repo states in pages (one read per sweep instead of one
+   * per writer); the remote store does not offer that yet, and the sweep falls back to per-writer reads.
+   */
+  store: SyncStore & Partial<Pick<MergeStore, 'listRepoStates'>>
   client: SpaceClient
   creds: CredentialManager
   hosts: HostResolver

@@ -11,6 +11,8 @@
  * - Entry ids match in both forms, `#frag` and `{did}#frag`, and only for this document's own DID; the
  *   first matching entry wins (as in the reference implementation).
  * - Keys come out as did:key strings that parse as secp256k1 or P-256 points; anything else is `bad_key`.
+ *   A (type, multibase) pair is converted once (the conversion decompresses the point in pure JS, and
+ *   every repo sync asks for its author's key) and kept in a bounded LRU; failures are not kept.
  * - Endpoints come out as bare origins of absolute http(s) URLs without userinfo, query, fragment or path.
  *   Whether the origin may be contacted (public address, https) is the endpoint guard's decision at
  *   connect time, not this view's.
@@ -25,6 +27,28 @@ export interface ServiceEntry {
   id: string
   type: string
   serviceEndpoint: string | Record<string, unknown>
+}
+
+/** Converted verification methods kept: one per author, authority and key rotation. */
+const DID_KEY_CACHE_SIZE = 10_000
+
+const didKeys = new Map<string, string>()
+
+/** The did:key of a verification method (memoised); throws when it is not a usable atproto key. */
+function didKeyOfMethod(type: string, publicKeyMultibase: string): string | undefined {
+  const id = `${type}\n${publicKeyMultibase}`
+  const hit = didKeys.get(id)
+  if (hit !== undefined) {
+    didKeys.delete(id)
+    didKeys.set(id, hit)
+    return hit
+  }
+  const didKey = getDidKeyFromMultibase({ type, publicKeyMultibase })
+  if (didKey === undefined) return undefined
+  jwtAlgOfDidKey(didKey)
+  if (didKeys.size >= DID_KEY_CACHE_SIZE) didKeys.delete(didKeys.keys().next().value as string)
+  didKeys.set(id, didKey)
+  return didKey
 }
 
 /** `#frag`, with or without the leading `#`. */
@@ -122,9 +146,8 @@ export class DidDocumentView {
     let didKey: string | undefined
     try {
       if (typeof method.publicKeyMultibase === 'string') {
-        didKey = getDidKeyFromMultibase({ type: method.type, publicKeyMultibase: method.publicKeyMultibase })
+        didKey = didKeyOfMethod(method.type, method.publicKeyMultibase)
       }
-      if (didKey !== undefined) jwtAlgOfDidKey(didKey)
     } catch {
       didKey = undefined
     }

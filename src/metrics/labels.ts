@@ -26,8 +26,12 @@ export type RecordOp = (typeof RECORD_OPS)[number]
 export const SYNC_MODES = ['incremental', 'full'] as const
 export type SyncMode = (typeof SYNC_MODES)[number]
 
-/** ok: applied; rejected: failed verification (nothing stored); failed: host or internal error. */
-export const SYNC_OUTCOMES = ['ok', 'rejected', 'failed'] as const
+/**
+ * ok: applied; rejected: failed verification (nothing stored); failed: host or internal error; deferred: the
+ * per-host limiter had no slot (busy, rate, open circuit, Retry-After), so the job moved itself to the
+ * delayed set and runs again later — not a sync that ended, so leave it out of success/failure ratios.
+ */
+export const SYNC_OUTCOMES = ['ok', 'rejected', 'failed', 'deferred'] as const
 export type SyncOutcome = (typeof SYNC_OUTCOMES)[number]
 
 /** Incoming notifications from space hosts. */

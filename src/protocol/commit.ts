@@ -12,11 +12,11 @@
  * MAC, signature. A commit is only trusted after `verifyCommit` resolves.
  */
 import { createHmac } from 'node:crypto'
-import { verifySignature } from '@atproto/crypto'
 import { expand } from '@noble/hashes/hkdf.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesEqual, decodeBase64, encodeBase64 } from './bytes.js'
 import { ProtocolError } from './errors.js'
+import { verifyDidKeySignature } from './signature.js'
 
 export const COMMIT_VERSION = 1
 const CTX_TAG = new TextEncoder().encode('atproto-space-v1')
@@ -191,15 +191,8 @@ export async function verifyCommit(input: VerifyCommitInput): Promise<void> {
   if (!bytesEqual(mac, commit.mac)) {
     throw new ProtocolError('bad_mac', 'commit MAC does not match its hash for this space, author and rev')
   }
-  let ok: boolean
-  try {
-    ok = await verifySignature(input.didKey, ctx, commit.sig)
-  } catch (err) {
-    throw new ProtocolError(
-      'invalid_did_key',
-      `cannot verify with key ${input.didKey}: ${(err as Error).message}`,
-    )
-  }
+  // Throws invalid_did_key for a key that does not decode; false for anything that is not its signature.
+  const ok = verifyDidKeySignature(input.didKey, ctx, commit.sig)
   if (!ok) throw new ProtocolError('bad_signature', `commit signature is not valid for ${input.author}'s key`)
 }
 

@@ -15,10 +15,11 @@
  *   exchange (no credential yet).
  * - With a credential, the RFC 7638 SHA-256 thumbprint of the proof key must equal its `cnf.jkt`
  *   (`dpop_key_mismatch`). A proof is single-use: its `jti` is returned and, with `seen`, checked.
+ * - Proofs are signed synchronously with node:crypto (OpenSSL) on a KeyObject derived once per key: one
+ *   proof per host request, and WebCrypto's sign cost a millisecond of main-thread time each.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import {
-  SignJWT,
   calculateJwkThumbprint,
   compactVerify,
   exportJWK,
@@ -27,7 +28,7 @@ import {
   type CryptoKey,
   type JWK,
 } from 'jose'
-import { randomBytes } from 'node:crypto'
+import { KeyObject, randomBytes, sign } from 'node:crypto'
 import { ProtocolError, isProtocolError } from './errors.js'
 import { parseJws, type JsonObject } from './jws.js'
 import { checkReplay, unixNow, type ReplayCheck } from './token-claims.js'
@@ -132,6 +133,21 @@ export interface CreateDpopProofOptions {
   jti?: string
 }
 
+/** The node:crypto form of each DPoP private key, made on first use. */
+const signingKeys = new WeakMap<CryptoKey, KeyObject>()
+
+function signingKeyOf(key: DpopKey): KeyObject {
+  let k = signingKeys.get(key.privateKey)
+  if (!k) {
+    k = KeyObject.from(key.privateKey)
+    signingKeys.set(key.privateKey, k)
+  }
+  return k
+}
+
+const jsonB64 = (value: JsonObject): string =>
+  Buffer.from(JSON.stringify(value), 'utf8').toString('base64url')
+
 export async function createDpopProof(key: DpopKey, opts: CreateDpopProofOptions): Promise<string> {
   const payload: JsonObject = {
     jti: opts.jti ?? randomBytes(16).toString('hex'),
@@ -141,9 +157,13 @@ export async function createDpopProof(key: DpopKey, opts: CreateDpopProofOptions
   }
   if (opts.credential !== undefined) payload['ath'] = accessTokenHash(opts.credential)
   if (opts.nonce !== undefined) payload['nonce'] = opts.nonce
-  return new SignJWT(payload)
-    .setProtectedHeader({ alg: DPOP_ALG, typ: DPOP_TYP, jwk: { ...key.publicJwk } })
-    .sign(key.privateKey)
+  const header = { alg: DPOP_ALG, typ: DPOP_TYP, jwk: { ...key.publicJwk } }
+  const input = `${jsonB64(header)}.${jsonB64(payload)}`
+  const sig = sign('sha256', Buffer.from(input, 'ascii'), {
+    key: signingKeyOf(key),
+    dsaEncoding: 'ieee-p1363',
+  })
+  return `${input}.${sig.toString('base64url')}`
 }
 
 export interface VerifyDpopProofOptions {

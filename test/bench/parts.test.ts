@@ -133,16 +133,21 @@ describe('CPU profile summary', () => {
         frame(3, 'verify', 'file:///x/node_modules/@noble/curves/esm/abstract/weierstrass.js'),
         frame(4, 'syncRepo', 'file:///x/dist/src/crawler/repo-sync.js'),
         frame(5, '(garbage collector)', ''),
+        { ...frame(6, 'send', 'file:///x/node_modules/ioredis/built/Redis.js'), children: [7] },
+        { ...frame(7, 'writeGeneric', 'node:internal/stream_base_commons'), children: [8] },
+        frame(8, 'writeUtf8String', ''),
       ],
-      samples: [2, 3, 3, 4, 5, 3],
-      timeDeltas: [5000, 1000, 1000, 1000, 1000, 1000],
+      samples: [2, 3, 3, 4, 5, 3, 8, 8],
+      timeDeltas: [5000, 1000, 1000, 1000, 1000, 1000, 1000, 1000],
       startTime: 0,
       endTime: 10_000,
     })
-    expect(summary.totalMs).toBe(10)
+    expect(summary.totalMs).toBe(12)
     expect(summary.idleMs).toBe(5)
-    expect(summary.busyMs).toBe(5)
-    expect(summary.categories[0]).toEqual({ name: 'pkg @noble/curves', ms: 3, share: 0.6 })
+    expect(summary.busyMs).toBe(7)
+    expect(summary.categories[0]).toEqual({ name: 'pkg @noble/curves', ms: 3, share: 0.429 })
+    // Socket-write time is charged to the package whose call it sits under, through node core frames.
+    expect(summary.callers).toEqual([{ name: 'pkg ioredis', ms: 2, share: 0.286 }])
     expect(summary.categories.map((c) => c.name)).toEqual(
       expect.arrayContaining(['spaceview src/crawler', 'GC']),
     )

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis'
 import { HostLimiter } from '../../src/crawler/host-limiter.js'
+import { deferralDelayMs } from '../../src/crawler/host-call.js'
 
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
 const prefix = `sv:test:${process.pid}:${Date.now()}`
@@ -85,7 +86,25 @@ describe('HostLimiter (real Redis)', () => {
     // A further failure re-opens for twice as long.
     await l.recordFailure('down.example', undefined, now + 1600)
     expect(await l.state('down.example', now + 3000)).toBe('open')
-    await l.recordSuccess('down.example')
+    const probe = await l.acquire('down.example', now + 3100)
+    expect(probe).toMatchObject({ ok: false, reason: 'circuit_open' })
+    // A lease released after a success closes the circuit (and frees its slot) in one step.
+    const held = await l.acquire('down.example', now + 40_000)
+    expect(held.ok).toBe(true)
+    if (held.ok) await l.release('down.example', held.leaseId, true)
     expect(await l.state('down.example')).toBe('closed')
+    expect((await l.acquire('down.example')).ok).toBe(true)
+  })
+})
+
+describe('deferral delay of a job the limiter refused', () => {
+  it('is the hint plus a random share of at least 250 ms, so refused jobs do not return together', () => {
+    expect(deferralDelayMs(50, () => 0)).toBe(50)
+    expect(deferralDelayMs(50, () => 0.5)).toBe(175)
+    expect(deferralDelayMs(50, () => 1)).toBe(300)
+    expect(deferralDelayMs(2000, () => 1)).toBe(4000)
+    const spread = new Set(Array.from({ length: 50 }, () => deferralDelayMs(50)))
+    expect(spread.size).toBeGreaterThan(10)
+    for (const d of spread) expect(d >= 50 && d <= 300).toBe(true)
   })
 })

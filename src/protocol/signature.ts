@@ -1,0 +1,133 @@
+/**
+ * ECDSA verification for atproto signing keys (secp256k1 = ES256K, P-256 = ES256) on OpenSSL through
+ * node:crypto, with the exact acceptance rules of @atproto/crypto's `verifySignature`.
+ *
+ * Every signed thing the protocol checks (commits, service auth, space credentials, delegation tokens)
+ * goes through `verifyDidKeySignature`. A did:key is decoded once (base58btc multikey → the point,
+ * decompressed and checked to be on its curve by @atproto/crypto's parser) and kept as a KeyObject in a
+ * bounded LRU, so a verify is one OpenSSL call instead of several milliseconds of pure-JS field arithmetic.
+ *
+ * Invariants:
+ * - Only secp256k1 and P-256 did:keys are accepted; anything else is an `invalid_did_key` ProtocolError
+ *   whose message never repeats the key. Failed decodes are not cached.
+ * - A signature is accepted only in the 64-byte compact form r‖s (DER or any other length is false),
+ *   over sha256(data), with 1 ≤ r, s < n (OpenSSL checks the range).
+ * - `allowHighS: false` (the default, atproto's strict rule) rejects s > n/2; `true` accepts the high-S
+ *   twin, as upstream service auth does. Never DER in either mode.
+ * - Pure: no I/O; the cache only memoises key decoding.
+ */
+import { parseDidKey } from '@atproto/crypto'
+import { createPublicKey, verify as osslVerify, type KeyObject } from 'node:crypto'
+import { ProtocolError } from './errors.js'
+import type { AtprotoJwtAlg } from './did-key.js'
+
+/** A decoded did:key, ready for OpenSSL. */
+export interface SigningKey {
+  alg: AtprotoJwtAlg
+  key: KeyObject
+}
+
+export const COMPACT_SIGNATURE_LENGTH = 64
+
+interface Curve {
+  /** DER SubjectPublicKeyInfo up to the 65-byte uncompressed point (id-ecPublicKey + curve OID). */
+  spkiPrefix: Buffer
+  /** floor(n / 2), big-endian 32 bytes: the largest low-S value. */
+  halfOrder: Buffer
+}
+
+const CURVES: Record<AtprotoJwtAlg, Curve> = {
+  ES256K: {
+    spkiPrefix: Buffer.from('3056301006072a8648ce3d020106052b8104000a034200', 'hex'),
+    halfOrder: Buffer.from('7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0', 'hex'),
+  },
+  ES256: {
+    spkiPrefix: Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'),
+    halfOrder: Buffer.from('7fffffff800000007fffffffffffffffde737d56d38bcf4279dce5617e3192a8', 'hex'),
+  },
+}
+
+/** Distinct keys kept decoded; a worker sees one per author (plus authorities), re-decoding is cheap. */
+const SIGNING_KEY_CACHE_SIZE = 10_000
+
+const cache = new Map<string, SigningKey>()
+
+function decode(didKey: string): SigningKey {
+  if (typeof didKey !== 'string' || !didKey.startsWith('did:key:z')) {
+    throw new ProtocolError('invalid_did_key', 'signing key is not a base58btc did:key')
+  }
+  let parsed: { jwtAlg: string; keyBytes: Uint8Array }
+  try {
+    parsed = parseDidKey(didKey)
+  } catch {
+    throw new ProtocolError('invalid_did_key', 'signing key is not a valid secp256k1 or P-256 did:key')
+  }
+  const alg = parsed.jwtAlg
+  if (alg !== 'ES256K' && alg !== 'ES256') {
+    throw new ProtocolError('invalid_did_key', 'signing key type is neither secp256k1 nor P-256')
+  }
+  if (parsed.keyBytes.length !== 65 || parsed.keyBytes[0] !== 0x04) {
+    throw new ProtocolError('invalid_did_key', 'signing key did not decode to an uncompressed curve point')
+  }
+  try {
+    const der = Buffer.concat([CURVES[alg].spkiPrefix, parsed.keyBytes])
+    return { alg, key: createPublicKey({ key: der, format: 'der', type: 'spki' }) }
+  } catch {
+    throw new ProtocolError('invalid_did_key', 'signing key is not a point on its curve')
+  }
+}
+
+/** Decodes a did:key (memoised in a bounded LRU). Throws `invalid_did_key`. */
+export function signingKeyOf(didKey: string): SigningKey {
+  const hit = cache.get(didKey)
+  if (hit) {
+    // Refresh recency: Map iteration order is insertion order, so the first entry is the least recent.
+    cache.delete(didKey)
+    cache.set(didKey, hit)
+    return hit
+  }
+  const key = decode(didKey)
+  if (cache.size >= SIGNING_KEY_CACHE_SIZE) cache.delete(cache.keys().next().value as string)
+  cache.set(didKey, key)
+  return key
+}
+
+/** s > n/2, comparing the big-endian 32-byte s half of a compact signature with floor(n/2). */
+function isHighS(sig: Uint8Array, halfOrder: Buffer): boolean {
+  for (let i = 0; i < 32; i++) {
+    const a = sig[32 + i] as number
+    const b = halfOrder[i] as number
+    if (a !== b) return a > b
+  }
+  return false
+}
+
+export interface VerifyOptions {
+  /** Accept the high-S twin of a valid signature (upstream service auth); default false. */
+  allowHighS?: boolean
+}
+
+/** ECDSA-SHA256 of `data` under an already decoded key, 64-byte compact, low-S unless allowed. */
+export function verifyWithKey(
+  key: SigningKey,
+  data: Uint8Array,
+  sig: Uint8Array,
+  opts: VerifyOptions = {},
+): boolean {
+  if (!(sig instanceof Uint8Array) || sig.length !== COMPACT_SIGNATURE_LENGTH) return false
+  if (!opts.allowHighS && isHighS(sig, CURVES[key.alg].halfOrder)) return false
+  return osslVerify('sha256', data, { key: key.key, dsaEncoding: 'ieee-p1363' }, sig)
+}
+
+/**
+ * Verifies `sig` over `data` under `didKey`. False for any signature that is not a valid one by this key
+ * in the accepted form; throws `invalid_did_key` only for a key that cannot be decoded.
+ */
+export function verifyDidKeySignature(
+  didKey: string,
+  data: Uint8Array,
+  sig: Uint8Array,
+  opts: VerifyOptions = {},
+): boolean {
+  return verifyWithKey(signingKeyOf(didKey), data, sig, opts)
+}
