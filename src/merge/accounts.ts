@@ -28,13 +28,18 @@ export class Accounts {
     this.table = tableRef(ch.target, ACCOUNTS.name)
   }
 
-  async setStatus(did: string, status: AccountStatus, at: Date): Promise<void> {
+  /**
+   * `recorded` runs as soon as the status row is visible, before a deleted account's purge: caches of the
+   * hidden accounts must forget them then, since reads that ask ClickHouse already hide the author.
+   */
+  async setStatus(did: string, status: AccountStatus, at: Date, recorded: () => void): Promise<void> {
     await this.ch.insertTsv(
       this.table,
       ['did', 'status', 'changed_at'],
       tsvBody([`${tsv(did)}\t${status}\t${tsvTime(at)}`]),
       1,
     )
+    recorded()
     // Purge only if deletion is the newest status: a replayed old 'deleted' must not wipe a live account.
     if (status === 'deleted' && (await this.status(did)) === 'deleted') {
       await this.ch.command(`${deleteFrom(this.ch.target, RECORDS)} WHERE author = ${sqlString(did)}`)

@@ -11,6 +11,13 @@
  * Invariant (no stale fill): a load that started before a `set` or `drop` touching its key finished is not
  * stored, so a slow read racing a write cannot put back the state the write replaced. `set` and `drop` must
  * be called after the write they reflect is visible in ClickHouse.
+ *
+ * Concurrent misses of one key share one load (a burst of crawler jobs asking for the same account set
+ * runs one query), but only while no `set` or `drop` came after that load started: a caller arriving after
+ * a write never gets a value read before it.
+ *
+ * `ttlMs` may be Infinity: entries then live until a write drops them or the size bound evicts them (the
+ * exact caches of catalog.ts).
  */
 
 interface Entry<V> {
@@ -22,6 +29,7 @@ interface Entry<V> {
 
 export class HintCache<K, V> {
   private readonly entries = new Map<K, Entry<V>>()
+  private readonly loading = new Map<K, { started: number; value: Promise<V> }>()
   private seq = 0
   /** Sequence number of the last drop: loads that started before it are not stored. */
   private lastDrop = 0
@@ -36,11 +44,24 @@ export class HintCache<K, V> {
     if (this.ttlMs === 0) return load()
     const hit = this.entries.get(key)
     if (hit !== undefined && performance.now() - hit.at < this.ttlMs) return hit.value
+    const inflight = this.loading.get(key)
+    if (inflight !== undefined && this.current(key, inflight.started)) return inflight.value
     const started = this.seq
-    const value = await load()
+    const value = load()
+    this.loading.set(key, { started, value })
+    try {
+      const v = await value
+      if (this.current(key, started)) this.put(key, v, started)
+      return v
+    } finally {
+      if (this.loading.get(key)?.value === value) this.loading.delete(key)
+    }
+  }
+
+  /** No write touching `key` (nor any drop) happened since sequence number `started`. */
+  private current(key: K, started: number): boolean {
     const cur = this.entries.get(key)
-    if (this.lastDrop <= started && (cur === undefined || cur.seq <= started)) this.put(key, value, started)
-    return value
+    return this.lastDrop <= started && (cur === undefined || cur.seq <= started)
   }
 
   /** Write-through: `value` is what ClickHouse now holds for `key`. */

@@ -1,11 +1,14 @@
 /**
  * Reads of the merged per-space view: list, get and count records, and a repo's stored state.
  *
- * Visibility, decided inside each single query (no cache that could go stale across processes):
+ * Visibility (nothing that could go stale across processes):
  * - the space's current epoch, and only if the space is active (tombstoned spaces read as empty);
  * - the newest version of each (collection, author, rkey), unless that version is a deletion;
  * - authors whose account is not active are hidden everywhere.
- * Rows of a repo update and its commit arrive in one part (repo-writer.ts), so a query sees whole updates.
+ * The epoch and the hidden authors come from the authoritative catalog as literals when there is one (the
+ * embedded engine, catalog.ts: exact, it sees every write of the process); otherwise from subqueries inside
+ * the same query. Rows of a repo update and its commit arrive in one part (repo-writer.ts), so a query sees
+ * whole updates.
  *
  * Collapsing versions without waiting for background merges — two equivalent strategies:
  * - 'final' (default): `FROM records FINAL`, read in primary-key order and stopped at LIMIT.
@@ -18,10 +21,13 @@
  * them and the balance may differ on another server version (MERGE_READ_STRATEGY).
  */
 import type { Accounts } from './accounts.js'
+import type { Catalog } from './catalog.js'
 import type { ClickHouse, QueryParams } from './clickhouse.js'
+import type { Spaces } from './spaces.js'
 import { decodeCursor, encodeCursor } from './cursor.js'
 import { ensureInput, MergeError } from './errors.js'
 import { tableRef } from './schema.js'
+import { sqlString } from './sql-literal.js'
 import { ACCOUNTS, RECORDS, SPACES } from './tables.js'
 import { isoFromClickHouse } from './tsv.js'
 import type {
@@ -76,29 +82,50 @@ export class RecordReader {
   private readonly spaces: string
   private readonly accountsTable: string
 
+  /** `catalog` is used only if authoritative (catalog.ts); else every query finds epoch and hidden authors. */
   constructor(
     private readonly ch: ClickHouse,
     private readonly strategy: ReadStrategy,
     private readonly accounts: Accounts,
+    private readonly catalog: Catalog,
+    private readonly spacesOf: Spaces,
   ) {
     this.records = tableRef(ch.target, RECORDS.name)
     this.spaces = tableRef(ch.target, SPACES.name)
     this.accountsTable = tableRef(ch.target, ACCOUNTS.name)
   }
 
-  /** Epoch condition: the scalar subquery is evaluated first, so the primary key index still applies. */
-  private epochOf(): string {
-    return `(SELECT epoch FROM ${this.spaces} FINAL WHERE space = {space:String} AND status = 'active')`
+  /**
+   * Epoch condition of `params.space`, or null if the catalog knows the space is not active. Without an
+   * authoritative catalog: a scalar subquery, evaluated first, so the primary key index still applies.
+   */
+  private async epochOf(space: string): Promise<string | null> {
+    if (!this.catalog.authoritative) {
+      return `epoch = (SELECT epoch FROM ${this.spaces} FINAL WHERE space = {space:String} AND status = 'active')`
+    }
+    const epoch = (await this.catalog.activeEpochs([space], (s) => this.spacesOf.activeEpochs(s))).get(space)
+    return epoch === undefined ? null : `epoch = ${epoch}`
   }
 
-  /** Conditions selecting the visible rows of `params.space` (which the caller binds). */
-  private visibleRecords(filter: RecordFilter, params: QueryParams): string[] {
-    const where = [
-      'space = {space:String}',
-      `epoch = ${this.epochOf()}`,
-      "kind = 'record'",
-      `author NOT IN (SELECT did FROM ${this.accountsTable} FINAL WHERE status != 'active')`,
-    ]
+  /** Condition hiding the authors whose account is not active (none if there are none). */
+  private async visibleAuthors(): Promise<string | null> {
+    if (!this.catalog.authoritative) {
+      return `author NOT IN (SELECT did FROM ${this.accountsTable} FINAL WHERE status != 'active')`
+    }
+    const hidden = await this.catalog.hiddenAccounts(() => this.accounts.allInactive())
+    return hidden.size === 0 ? null : `author NOT IN (${[...hidden.keys()].map(sqlString).join(', ')})`
+  }
+
+  /** Conditions selecting the visible rows of `params.space` (which the caller binds); null: none are. */
+  private async visibleRecords(
+    space: string,
+    filter: RecordFilter,
+    params: QueryParams,
+  ): Promise<string[] | null> {
+    const [epoch, authors] = await Promise.all([this.epochOf(space), this.visibleAuthors()])
+    if (epoch === null) return null
+    const where = ['space = {space:String}', epoch, "kind = 'record'"]
+    if (authors !== null) where.push(authors)
     if (filter.collection !== undefined) {
       where.push('collection = {collection:String}')
       params.collection = filter.collection
@@ -126,7 +153,8 @@ export class RecordReader {
     const limit = q.limit ?? DEFAULT_LIMIT
     ensureInput(Number.isInteger(limit) && limit >= 1 && limit <= MAX_LIMIT, `limit must be 1..${MAX_LIMIT}`)
     const params: QueryParams = { space: q.space, limit }
-    const where = this.visibleRecords(q, params)
+    const where = await this.visibleRecords(q.space, q, params)
+    if (where === null) return { records: [] }
     const cmp = q.reverse === true ? '<' : '>'
     if (q.cursor !== undefined) {
       const c = decodeCursor(q.cursor)
@@ -157,7 +185,8 @@ export class RecordReader {
     rkey: string,
   ): Promise<StoredRecord | null> {
     const params: QueryParams = { space, rkey }
-    const where = this.visibleRecords({ collection, author }, params)
+    const where = await this.visibleRecords(space, { collection, author }, params)
+    if (where === null) return null
     where.push('rkey = {rkey:String}')
     const rows = await this.ch.query<RecordRow>(
       `${this.collapsed(RECORD_FIELDS, where, '', '')} ${SMALL_READ}`,
@@ -169,16 +198,17 @@ export class RecordReader {
 
   async countRecords(space: string, filter: RecordFilter = {}): Promise<number> {
     const params: QueryParams = { space }
-    const where = this.visibleRecords(filter, params)
+    const where = await this.visibleRecords(space, filter, params)
+    if (where === null) return 0
     const inner = this.collapsed(KEY.join(', '), where, '', '')
     const rows = await this.ch.query<{ n: number | string }>(`SELECT count() AS n FROM (${inner})`, params)
     return Number(rows[0]?.n ?? 0)
   }
 
-  /** Stored commit of (space, author) in the space's current epoch, or null if nothing was ever written. */
-  async repoCommit(space: string, author: string): Promise<RepoCommit | null> {
-    const rows = await this.commitRows(space, { author, limit: 1 })
-    return rows[0] === undefined ? null : toCommit(space, rows[0])
+  /** Stored commits of (space, author) for `authors` in the space's current epoch (absent: none written). */
+  async repoCommits(space: string, authors: readonly string[]): Promise<Map<string, RepoCommit>> {
+    const rows = await this.commitRows(space, { authors, limit: authors.length })
+    return new Map(rows.map((r) => [r.author, toCommit(space, r)]))
   }
 
   /** Repo states of the space's current epoch by author ascending (optionally just `author`). */
@@ -201,19 +231,19 @@ export class RecordReader {
 
   private async commitRows(
     space: string,
-    opts: { author?: string; cursor?: string; limit: number },
+    opts: { author?: string; authors?: readonly string[]; cursor?: string; limit: number },
   ): Promise<CommitRowFromDb[]> {
     const params: QueryParams = { space, limit: opts.limit }
-    const where = [
-      'space = {space:String}',
-      `epoch = ${this.epochOf()}`,
-      "kind = 'commit'",
-      "collection = ''",
-      "rkey = ''",
-    ]
+    const epoch = await this.epochOf(space)
+    if (epoch === null) return []
+    const where = ['space = {space:String}', epoch, "kind = 'commit'", "collection = ''", "rkey = ''"]
     if (opts.author !== undefined) {
       where.push('author = {author:String}')
       params.author = opts.author
+    }
+    if (opts.authors !== undefined) {
+      where.push('author IN {authors:Array(String)}')
+      params.authors = opts.authors
     }
     if (opts.cursor !== undefined) {
       where.push('author > {after:String}')

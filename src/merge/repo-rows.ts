@@ -7,6 +7,10 @@
  *   the write is submitted, outside the write lane, so the expensive part (JSON encoding) overlaps the
  *   insert of the previous batch.
  * Every string field goes through tsv(), so no input can break a line and forge another row.
+ *
+ * The tails of one write are kept as ONE string, lines joined by '\n' (`joinTails`), and receive their head
+ * in one native pass (`withHead`): no field contains a raw newline, so every '\n' starts a line. A 50k-row
+ * batch is then ~250 strings instead of 100k, which is most of what the insert path cost in GC.
  */
 import { ensureInput, MergeError } from './errors.js'
 import { tsv, tsvTime } from './tsv.js'
@@ -76,7 +80,9 @@ export function recordTail(w: RecordWrite): string {
     typeof json === 'string',
     `record ${w.collection}/${w.rkey} has no JSON value; pass the decoded record`,
   )
-  return `record\t${tsv(w.collection)}\t${tsv(w.rkey)}\t0\t${tsv(w.cid)}\t${tsv(json)}\t0\tactive\t\t\t`
+  // JSON text has no raw control characters (JSON escapes them), so only backslashes need escaping.
+  const value = json.includes('\\') ? json.replaceAll('\\', '\\\\') : json
+  return `record\t${tsv(w.collection)}\t${tsv(w.rkey)}\t0\t${tsv(w.cid)}\t${value}\t0\tactive\t\t\t`
 }
 
 /** A deletion of (collection, rkey). */
@@ -87,4 +93,14 @@ export function tombstoneTail(k: RecordKey): string {
 /** The repo state after the write. */
 export function commitTail(c: CommitRow): string {
   return `commit\t\t\t0\t\t\t${c.generation}\t${c.status}\t${tsv(c.reason)}\t${c.ltStateHex}\t${c.commitHashHex}`
+}
+
+/** The tails of one write as one string (see the header); '' for none. */
+export function joinTails(tails: readonly string[]): string {
+  return tails.join('\n')
+}
+
+/** The lines of joined `tails` (non-empty), each prefixed with `head`, without a final newline. */
+export function withHead(head: string, tails: string): string {
+  return head + tails.replaceAll('\n', `\n${head}`)
 }

@@ -16,10 +16,19 @@
  * this process all writes go through one serial lane (store.ts), so the stored commit read at the start of a
  * batch is still current when the batch is inserted.
  */
+import type { EpochLoader } from './catalog.js'
 import type { ClickHouse } from './clickhouse.js'
-import { commitTail, hex, RECORD_COLUMNS, rowHead, tombstoneTail, type CommitRow } from './repo-rows.js'
+import {
+  commitTail,
+  hex,
+  RECORD_COLUMNS,
+  rowHead,
+  tombstoneTail,
+  withHead,
+  type CommitRow,
+} from './repo-rows.js'
 import { tableRef } from './schema.js'
-import { RECORDS, SPACES } from './tables.js'
+import { RECORDS } from './tables.js'
 import { tsvBody } from './tsv.js'
 import type { RepoStatus, WriteOutcome, WriteResult } from './types.js'
 import { authorOf, spaceOf, type WriteOp } from './write-op.js'
@@ -61,7 +70,7 @@ interface CommitRowFromDb {
   lt_state?: string
 }
 
-/** Repos (or spaces) per lookup query: keeps bound parameters small (HTTP sends them in the URL). */
+/** Repos per lookup query: keeps bound parameters small (HTTP sends them in the URL). */
 const PER_LOOKUP = 1000
 
 function chunks<T>(xs: readonly T[]): T[][] {
@@ -74,17 +83,35 @@ function repoKey(space: string, author: string): string {
   return `${space}\n${author}`
 }
 
+/** TSV of a batch: chunks of one or more whole lines (without final newlines), and their line count. */
+interface Lines {
+  chunks: string[]
+  rows: number
+}
+
+/** Appends the `rows` lines of joined `tails` (repo-rows.ts), each prefixed with `head`. */
+function push(lines: Lines, head: string, tails: string, rows: number): void {
+  if (rows === 0) return
+  lines.chunks.push(withHead(head, tails))
+  lines.rows += rows
+}
+
 function pathOf(collection: string, rkey: string): string {
   return `${collection}/${rkey}`
 }
 
 export class RepoWriter {
   private readonly records: string
-  private readonly spaces: string
 
-  constructor(private readonly ch: ClickHouse) {
+  /**
+   * `activeEpochs` must be authoritative (ClickHouse, or the embedded engine's exact catalog): it decides
+   * `space_inactive` and the epoch the rows are written in.
+   */
+  constructor(
+    private readonly ch: ClickHouse,
+    private readonly activeEpochs: EpochLoader,
+  ) {
     this.records = tableRef(ch.target, RECORDS.name)
-    this.spaces = tableRef(ch.target, SPACES.name)
   }
 
   async write(ops: readonly WriteOp[], at: Date = new Date()): Promise<WriteReport> {
@@ -93,7 +120,7 @@ export class RepoWriter {
     const commits = await this.storedCommits(live, epochs)
     const keys = await this.storedKeys(live, epochs, commits)
 
-    const lines: string[] = []
+    const lines: Lines = { chunks: [], rows: 0 }
     const changed = new Map<string, { space: string; author: string }>()
     const results = ops.map((op): WriteResult => {
       const epoch = epochs.get(spaceOf(op))
@@ -115,16 +142,16 @@ export class RepoWriter {
     })
 
     let bytes = 0
-    if (lines.length > 0) {
-      const body = tsvBody(lines)
+    if (lines.rows > 0) {
+      const body = tsvBody(lines.chunks)
       for (const b of body) bytes += b.length
-      await this.ch.insertTsv(this.records, RECORD_COLUMNS, body, lines.length)
+      await this.ch.insertTsv(this.records, RECORD_COLUMNS, body, lines.rows)
     }
     const committed: CommittedRepo[] = []
     for (const [key, { space, author }] of changed) {
       committed.push({ space, author, epoch: epochs.get(space)!, commit: commits.get(key)!, at })
     }
-    return { results, committed, rows: lines.length, bytes }
+    return { results, committed, rows: lines.rows, bytes }
   }
 
   /**
@@ -136,7 +163,7 @@ export class RepoWriter {
     epoch: number,
     cur: StoredCommit | null,
     keys: Set<string> | undefined,
-    lines: string[],
+    lines: Lines,
     at: Date,
   ): { outcome: WriteOutcome; next: StoredCommit | null } {
     const version = (cur?.version ?? 0) + 1
@@ -146,7 +173,7 @@ export class RepoWriter {
       if (curRev !== null && u.rev <= curRev) return { outcome: 'unchanged', next: null }
       if (u.since !== curRev) return { outcome: 'conflict', next: null }
       const head = rowHead(u.space, epoch, u.author, version, u.rev, at)
-      for (const tail of op.tails) lines.push(head + tail)
+      push(lines, head, op.tails, u.upserts.length + u.deletes.length)
       if (keys !== undefined) {
         for (const d of u.deletes) keys.delete(pathOf(d.collection, d.rkey))
         for (const w of u.upserts) keys.add(pathOf(w.collection, w.rkey))
@@ -160,7 +187,7 @@ export class RepoWriter {
         status: 'active',
         reason: '',
       }
-      lines.push(head + commitTail(next))
+      push(lines, head, commitTail(next), 1)
       return { outcome: 'applied', next }
     }
     if (op.kind === 'replace') {
@@ -176,9 +203,9 @@ export class RepoWriter {
       for (const p of keys ?? []) {
         if (fresh.has(p)) continue
         const slash = p.indexOf('/')
-        lines.push(head + tombstoneTail({ collection: p.slice(0, slash), rkey: p.slice(slash + 1) }))
+        push(lines, head, tombstoneTail({ collection: p.slice(0, slash), rkey: p.slice(slash + 1) }), 1)
       }
-      for (const tail of op.tails) lines.push(head + tail)
+      push(lines, head, op.tails, s.records.length)
       if (keys !== undefined) {
         keys.clear()
         for (const p of fresh) keys.add(p)
@@ -192,7 +219,7 @@ export class RepoWriter {
         status: 'active',
         reason: '',
       }
-      lines.push(head + commitTail(next))
+      push(lines, head, commitTail(next), 1)
       return { outcome: 'applied', next }
     }
     const same =
@@ -209,20 +236,8 @@ export class RepoWriter {
       status: op.status,
       reason: op.reason,
     }
-    lines.push(rowHead(op.space, epoch, op.author, version, next.rev ?? '', at) + commitTail(next))
+    push(lines, rowHead(op.space, epoch, op.author, version, next.rev ?? '', at), commitTail(next), 1)
     return { outcome: 'applied', next }
-  }
-
-  private async activeEpochs(spaces: string[]): Promise<Map<string, number>> {
-    const out = new Map<string, number>()
-    for (const part of chunks(spaces)) {
-      const rows = await this.ch.query<{ space: string; epoch: number | string }>(
-        `SELECT space, epoch FROM ${this.spaces} FINAL WHERE space IN {spaces:Array(String)} AND status = 'active'`,
-        { spaces: part },
-      )
-      for (const r of rows) out.set(r.space, Number(r.epoch))
-    }
-    return out
   }
 
   /**

@@ -16,6 +16,9 @@ import { isoFromClickHouse, tsv, tsvBody, tsvTime } from './tsv.js'
 import { ensureInput } from './errors.js'
 import type { SpaceInfo, SpacePage } from './types.js'
 
+/** Spaces per lookup query: keeps bound parameters small (HTTP sends them in the URL). */
+const PER_QUERY = 1000
+
 interface SpaceRow {
   space: string
   epoch: number | string
@@ -48,6 +51,19 @@ export class Spaces {
     return r === undefined ? null : toInfo(r)
   }
 
+  /** Current epoch of each of `spaces` that is active (deleted and unknown spaces are absent). */
+  async activeEpochs(spaces: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>()
+    for (let i = 0; i < spaces.length; i += PER_QUERY) {
+      const rows = await this.ch.query<{ space: string; epoch: number | string }>(
+        `SELECT space, epoch FROM ${this.table} FINAL WHERE space IN {spaces:Array(String)} AND status = 'active'`,
+        { spaces: spaces.slice(i, i + PER_QUERY) },
+      )
+      for (const r of rows) out.set(r.space, Number(r.epoch))
+    }
+    return out
+  }
+
   /** Active spaces by URI ascending, resuming strictly after `cursor` (a space URI). */
   async list(opts: { cursor?: string; limit: number }): Promise<SpacePage> {
     ensureInput(
@@ -78,8 +94,12 @@ export class Spaces {
     return { info: next, created: true }
   }
 
-  /** Tombstones the space's current epoch and purges all its data; safe to repeat (finishes a purge). */
-  async delete(space: string, at: Date): Promise<SpaceInfo> {
+  /**
+   * Tombstones the space's current epoch and purges all its data; safe to repeat (finishes a purge).
+   * `tombstoned` runs as soon as the tombstone is visible, before the purge: caches of the space's epoch
+   * must forget it then, since reads that ask ClickHouse already see the space as deleted.
+   */
+  async delete(space: string, at: Date, tombstoned: () => void): Promise<SpaceInfo> {
     const cur = await this.get(space)
     let tomb: SpaceInfo
     if (cur?.status === 'deleted') {
@@ -88,6 +108,7 @@ export class Spaces {
       tomb = { space, epoch: cur?.epoch ?? 0, status: 'deleted', changedAt: at.toISOString() }
       await this.write(tomb, at)
     }
+    tombstoned()
     const where = `WHERE space = ${sqlString(space)} AND epoch <= ${tomb.epoch}`
     await this.ch.command(`${deleteFrom(this.ch.target, RECORDS)} ${where}`)
     await this.ch.command(`${deleteFrom(this.ch.target, SPACE_ACL)} ${where}`)

@@ -4,13 +4,16 @@
  * Writes (repo updates, full-repo snapshots, repo status) are validated, batched by size and time
  * (batcher.ts) and applied as one atomic insert per batch (repo-writer.ts); each caller's promise settles
  * once its write is durable and visible. Space lifecycle, account status and ACL snapshots are small direct
- * writes. Every write of this process runs on one serial lane, so a batch's compare-and-set reads cannot
- * interleave with another write. Reads (record-reader.ts) go straight to ClickHouse and see whole writes,
- * except the crawler's point reads of a repo's state and of an account's status: those are served from a
- * hint cache (hint-cache.ts) that this store's own writes update as soon as they are visible and that
- * forgets what another instance may have changed after `stateCacheMs`. The cache never decides a write:
- * the writer's compare-and-set reads ClickHouse, so a stale hint costs a `conflict` or `unchanged` outcome
- * (and the crawler's retry), never a lost or doubled write.
+ * writes. Every write of this store runs on one serial lane, so a batch's compare-and-set reads cannot
+ * interleave with another write. Reads (record-reader.ts) go to ClickHouse and see whole writes, except:
+ * - the crawler's point reads of a repo's state: served from a hint cache (hint-cache.ts) that this store's
+ *   own writes update as soon as they are visible and that forgets what another instance may have changed
+ *   after `stateCacheMs`; its misses are coalesced per space (commit-loader.ts). The cache never decides a
+ *   write: the writer's compare-and-set reads ClickHouse, so a stale hint costs a `conflict` or `unchanged`
+ *   outcome (and the crawler's retry), never a lost or doubled write;
+ * - space epochs and hidden accounts: from the catalog (catalog.ts), exact on the embedded engine (shared
+ *   by the stores of this process, updated after each lifecycle/account write) and then also used by reads
+ *   and by the writer; a TTL hint on a server, where only getAccountStatus uses it.
  *
  * On the embedded engine this store is the only writer of its database (one process holds the data
  * directory; other processes write through it by store RPC), so the merged-view reads (listRecords,
@@ -24,7 +27,9 @@ import pino, { type Logger } from 'pino'
 import { AccessSnapshots } from './access.js'
 import { Accounts, ACCOUNT_STATUSES } from './accounts.js'
 import { Batcher } from './batcher.js'
+import { acquireCatalog, Catalog, releaseCatalog } from './catalog.js'
 import { openClickHouse, type ClickHouse } from './clickhouse.js'
+import { CommitLoader } from './commit-loader.js'
 import { DEFAULT_STATE_CACHE_MS, DEFAULT_VIEW_CACHE_BYTES, type MergeConfig } from './config.js'
 import { ensureInput, MergeError } from './errors.js'
 import { SerialLane } from './lane.js'
@@ -128,8 +133,14 @@ export class MergeStore {
   private readonly access: AccessSnapshots
   /** Hints keyed by repoKey(space, author): the stored commit, or null for "nothing stored". */
   private readonly commits: HintCache<string, RepoCommit | null>
-  /** The non-active accounts, as one entry (one query per TTL serves every author's status). */
-  private readonly inactiveAccounts: HintCache<'all', Map<string, AccountStatus>>
+  private readonly commitLoader: CommitLoader
+  /** Space epochs and hidden accounts (exact on the embedded engine, a hint on a server: catalog.ts). */
+  private readonly catalog: Catalog
+  /**
+   * The embedded database's shared catalog, which this store's lifecycle and account writes must update
+   * even when it reads through a catalog of its own (cache off), so the other stores' reads stay exact.
+   */
+  private readonly sharedCatalog: Catalog | null
   /** Merged-view reads; exact (see the header), only where this store is the database's only writer. */
   private readonly views: ViewCache
   /** False when this instance was opened with the view cache off (it still reports its writes to it). */
@@ -143,14 +154,24 @@ export class MergeStore {
     private readonly logger: Logger,
     private readonly observer: MergeObserver,
   ) {
-    this.writer = new RepoWriter(clickhouse)
+    const ttl = config.stateCacheMs ?? DEFAULT_STATE_CACHE_MS
+    this.sharedCatalog =
+      config.clickhouse.transport === 'embedded'
+        ? acquireCatalog(config.clickhouse.path, config.clickhouse.database)
+        : null
+    this.catalog = this.sharedCatalog !== null && ttl > 0 ? this.sharedCatalog : new Catalog(false, ttl)
     this.spaces = new Spaces(clickhouse)
     this.accounts = new Accounts(clickhouse)
     this.access = new AccessSnapshots(clickhouse)
-    this.reader = new RecordReader(clickhouse, config.readStrategy, this.accounts)
-    const ttl = config.stateCacheMs ?? DEFAULT_STATE_CACHE_MS
+    const epochs = (spaces: readonly string[]): Promise<Map<string, number>> =>
+      this.spaces.activeEpochs(spaces)
+    this.writer = new RepoWriter(
+      clickhouse,
+      this.catalog.authoritative ? (spaces) => this.catalog.activeEpochs(spaces, epochs) : epochs,
+    )
+    this.reader = new RecordReader(clickhouse, config.readStrategy, this.accounts, this.catalog, this.spaces)
     this.commits = new HintCache(ttl, CACHED_REPOS)
-    this.inactiveAccounts = new HintCache(ttl, 1)
+    this.commitLoader = new CommitLoader((space, authors) => this.reader.repoCommits(space, authors))
     const ch = config.clickhouse
     const viewBytes = ch.transport === 'embedded' ? (config.viewCacheBytes ?? DEFAULT_VIEW_CACHE_BYTES) : 0
     const views =
@@ -256,6 +277,7 @@ export class MergeStore {
       const { info, created } = await this.spaces.upsert(space, new Date())
       // A new epoch starts empty: states cached for an earlier one no longer apply.
       if (created) {
+        this.sharedCatalog?.spaceChanged(space)
         this.commits.drop((key) => key.startsWith(repoKey(space, '')))
         this.views.spaceChanged(space)
       }
@@ -274,12 +296,17 @@ export class MergeStore {
     ensureInput(typeof space === 'string' && space.startsWith('at://'), 'space must be an at:// space URI')
     return this.lane.run(async () => {
       try {
-        const tomb = await this.spaces.delete(space, new Date())
+        const tomb = await this.spaces.delete(space, new Date(), () => {
+          // Reads must go empty with the tombstone, not only once the purge is done.
+          this.sharedCatalog?.spaceChanged(space)
+          this.views.spaceChanged(space)
+        })
         this.commits.drop((key) => key.startsWith(repoKey(space, '')))
         this.logger.info({ space, epoch: tomb.epoch }, 'space deleted and purged')
         return tomb
       } finally {
-        // Also when the purge failed part way: some rows may be gone already.
+        // Also when the purge failed part way: some rows may be gone already (the tombstone is visible).
+        this.sharedCatalog?.spaceChanged(space)
         this.views.spaceChanged(space)
       }
     })
@@ -291,13 +318,17 @@ export class MergeStore {
     ensureInput(typeof did === 'string' && did.startsWith('did:'), 'did must be a DID')
     ensureInput(ACCOUNT_STATUSES.includes(status), `status must be one of ${ACCOUNT_STATUSES.join(', ')}`)
     return this.lane.run(async () => {
-      try {
-        await this.accounts.setStatus(did, status, at)
-      } finally {
-        // Hides or shows the author's records in every space (and may have partly purged a deleted one).
+      // Hides or shows the author's records in every space (and may have partly purged a deleted one).
+      const changed = (): void => {
         this.views.allChanged()
+        this.catalog.accountsChanged()
+        this.sharedCatalog?.accountsChanged()
       }
-      this.inactiveAccounts.drop('all')
+      try {
+        await this.accounts.setStatus(did, status, at, changed)
+      } finally {
+        changed()
+      }
       // A deleted account's rows were purged from every space.
       if (status === 'deleted') this.commits.drop((key) => key.endsWith(repoKey('', did)))
     })
@@ -308,7 +339,7 @@ export class MergeStore {
   }
 
   private async accountStatus(did: string): Promise<AccountStatus> {
-    const inactive = await this.inactiveAccounts.get('all', () => this.accounts.allInactive())
+    const inactive = await this.catalog.hiddenAccounts(() => this.accounts.allInactive())
     return inactive.get(did) ?? 'active'
   }
 
@@ -359,7 +390,7 @@ export class MergeStore {
   getRepoState(space: string, author: string): Promise<RepoState | null> {
     return this.timed('getRepoState', async () => {
       const commit = await this.commits.get(repoKey(space, author), () =>
-        this.reader.repoCommit(space, author),
+        this.commitLoader.load(space, author),
       )
       return commit === null ? null : withAccount(commit, await this.accountStatus(author))
     })
@@ -412,6 +443,7 @@ export class MergeStore {
     } finally {
       this.releaseViews()
       await this.lane.run(() => this.clickhouse.close())
+      if (this.sharedCatalog !== null) releaseCatalog(this.sharedCatalog)
     }
   }
 

@@ -24,7 +24,10 @@ export function isoFromClickHouse(s: string): string {
   return `${s.replace(' ', 'T')}Z`
 }
 
-/** Joins TSV lines into chunks of bounded size, so huge inserts never build one giant JS string. */
+/**
+ * Joins TSV lines (or groups of whole lines) into chunks of bounded size, so huge inserts never build one
+ * giant JS string.
+ */
 export function tsvBody(lines: readonly string[], maxChunkChars = 8 << 20): string[] {
   const out: string[] = []
   let start = 0

@@ -7,7 +7,7 @@
  * batch is being inserted.
  */
 import { ensureInput } from './errors.js'
-import { recordTail, tombstoneTail } from './repo-rows.js'
+import { joinTails, recordTail, tombstoneTail } from './repo-rows.js'
 import type { RepoSnapshot, RepoStatus, RepoUpdate } from './types.js'
 
 export type WriteRequest =
@@ -15,10 +15,10 @@ export type WriteRequest =
   | { kind: 'replace'; snapshot: RepoSnapshot }
   | { kind: 'status'; space: string; author: string; status: RepoStatus; reason: string }
 
-/** `tails`: the prepared line tails (repo-rows.ts) of the op's tombstones and records. */
+/** `tails`: the prepared line tails (repo-rows.ts) of the op's tombstones and records, joined ('' if none). */
 export type WriteOp =
-  | { kind: 'update'; update: RepoUpdate; tails: string[] }
-  | { kind: 'replace'; snapshot: RepoSnapshot; tails: string[] }
+  | { kind: 'update'; update: RepoUpdate; tails: string }
+  | { kind: 'replace'; snapshot: RepoSnapshot; tails: string }
   | { kind: 'status'; space: string; author: string; status: RepoStatus; reason: string }
 
 const LT_STATE_BYTES = 2048
@@ -101,7 +101,7 @@ export function prepareWrite(req: WriteRequest): WriteOp {
     return {
       kind: 'update',
       update: u,
-      tails: [...u.deletes.map(tombstoneTail), ...u.upserts.map(recordTail)],
+      tails: joinTails([...u.deletes.map(tombstoneTail), ...u.upserts.map(recordTail)]),
     }
   }
   if (req.kind === 'replace') {
@@ -111,7 +111,7 @@ export function prepareWrite(req: WriteRequest): WriteOp {
     ensureInput(Array.isArray(s.records), `${what}: records must be an array`)
     checkPaths(s.records, what)
     checkCids(s.records, what)
-    return { kind: 'replace', snapshot: s, tails: s.records.map(recordTail) }
+    return { kind: 'replace', snapshot: s, tails: joinTails(s.records.map(recordTail)) }
   }
   ensureInput(REPO_STATUSES.includes(req.status), `status must be one of ${REPO_STATUSES.join(', ')}`)
   ensureInput(typeof req.reason === 'string', 'reason must be a string')

@@ -1,10 +1,14 @@
-// The repo-state / account-status hint cache (hint-cache.ts) and the literal inlining of the embedded
-// transport (sql-literal.ts). Cached reads must equal ClickHouse reads after every kind of write; a second
-// store instance writing the same database may leave the first's cache stale, but no longer than its TTL;
-// a slow load racing a write never puts back the replaced state. Literals must carry any string exactly.
+// The repo-state / account-status hint cache (hint-cache.ts), the coalescing of its misses
+// (commit-loader.ts), the embedded engine's exact catalog of space epochs and hidden accounts (catalog.ts)
+// and the literal inlining of the embedded transport (sql-literal.ts). Cached reads must equal ClickHouse
+// reads after every kind of write; a second store instance writing the same database may leave the first's
+// repo-state hints stale, but no longer than their TTL, and never its catalog (shared, exact); a slow load
+// racing a write never puts back the replaced state. Literals must carry any string exactly.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import type { MergeStore } from '../../src/merge/index.js'
+import { CommitLoader } from '../../src/merge/commit-loader.js'
 import { HintCache } from '../../src/merge/hint-cache.js'
+import type { RepoCommit } from '../../src/merge/record-reader.js'
 import { inlineParams, sqlString } from '../../src/merge/sql-literal.js'
 import { commit, openStore, SPACE_A, SPACE_B, tempDir } from './helpers.js'
 
@@ -38,6 +42,21 @@ describe('HintCache', () => {
     expect(await cache.get('k', async () => 'fresh')).toBe('fresh')
   })
 
+  test('concurrent misses share one load, but never one that started before a write', async () => {
+    const cache = new HintCache<string, string>(60_000, 10)
+    let loads = 0
+    const slow = deferred<string>()
+    const load = (): Promise<string> => (++loads === 1 ? slow.promise : Promise.resolve(`load${loads}`))
+    const a = cache.get('k', load)
+    const b = cache.get('k', load)
+    expect(loads).toBe(1)
+    cache.drop('k')
+    const c = cache.get('k', load) // after the write: its own load
+    expect(loads).toBe(2)
+    slow.resolve('before')
+    expect([await a, await b, await c]).toEqual(['before', 'before', 'load2'])
+  })
+
   test('bounded: the least recently stored entry goes first; ttl 0 stores nothing', async () => {
     const cache = new HintCache<number, number>(60_000, 2)
     for (const k of [1, 2, 3]) cache.set(k, k)
@@ -46,6 +65,50 @@ describe('HintCache', () => {
     const off = new HintCache<number, number>(0, 2)
     off.set(1, 1)
     expect(await off.get(1, async () => -1)).toBe(-1)
+  })
+})
+
+describe('CommitLoader', () => {
+  const commitOf = (author: string): RepoCommit => ({ author }) as RepoCommit
+
+  test('misses of one space in one tick, or during its running read, share a read started after them', async () => {
+    const reads: { space: string; authors: readonly string[]; done: ReturnType<typeof deferred<void>> }[] = []
+    const loader = new CommitLoader(async (space, authors) => {
+      const done = deferred<void>()
+      reads.push({ space, authors, done })
+      await done.promise
+      return new Map(authors.filter((a) => a !== 'none').map((a) => [a, commitOf(a)]))
+    })
+    const first = [
+      loader.load('s1', 'a'),
+      loader.load('s1', 'b'),
+      loader.load('s1', 'a'),
+      loader.load('s2', 'a'),
+    ]
+    await new Promise((r) => setImmediate(r))
+    expect(reads.map((r) => [r.space, r.authors])).toEqual([
+      ['s1', ['a', 'b']],
+      ['s2', ['a']],
+    ])
+    // Asked while s1's read runs: answered by the next read, never by the running one.
+    const later = [loader.load('s1', 'a'), loader.load('s1', 'none')]
+    reads[0]!.done.resolve()
+    reads[1]!.done.resolve()
+    expect((await Promise.all(first)).map((c) => c?.author)).toEqual(['a', 'b', 'a', 'a'])
+    await new Promise((r) => setImmediate(r))
+    expect(reads.map((r) => r.authors)).toEqual([['a', 'b'], ['a'], ['a', 'none']])
+    reads[2]!.done.resolve()
+    expect((await Promise.all(later)).map((c) => c?.author ?? null)).toEqual(['a', null])
+  })
+
+  test('a failed read fails its requests only', async () => {
+    let n = 0
+    const loader = new CommitLoader(async (_space, authors) => {
+      if (++n === 1) throw new Error('engine down')
+      return new Map(authors.map((a) => [a, commitOf(a)]))
+    })
+    await expect(loader.load('s', 'a')).rejects.toThrow('engine down')
+    expect((await loader.load('s', 'a'))?.author).toBe('a')
   })
 })
 
@@ -138,6 +201,62 @@ describe('state cache against ClickHouse', () => {
       expect(stale.outcome).toBe('conflict')
     } finally {
       await reader.close()
+    }
+  })
+})
+
+describe('catalog: exact across the stores of one embedded database', () => {
+  const dir = tempDir()
+  let a: MergeStore
+  let b: MergeStore
+  let uncached: MergeStore
+
+  beforeAll(async () => {
+    a = await openStore(dir.path, { database: 'catalog', maxDelayMs: 2, viewCacheBytes: 0 })
+    b = await openStore(dir.path, { database: 'catalog', migrate: false, maxDelayMs: 2, viewCacheBytes: 0 })
+    uncached = await openStore(dir.path, {
+      database: 'catalog',
+      migrate: false,
+      maxDelayMs: 2,
+      stateCacheMs: 0,
+      viewCacheBytes: 0,
+    })
+  })
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close(), uncached.close()])
+    dir.remove()
+  })
+
+  const record = { collection: 'app.x', rkey: 'r1', cid: 'bafyr1', value: { t: 1 } }
+  const visible = async (store: MergeStore): Promise<string[]> =>
+    (await store.listRecords({ space: SPACE_A })).records.map((r) => `${r.author} ${r.rkey}`)
+
+  test('lifecycle and account writes of any store are seen at once by the others (no TTL wait)', async () => {
+    for (const writer of [a, b, uncached]) {
+      await writer.upsertSpace(SPACE_A)
+      await writer.replaceRepo({ ...commit(SPACE_A, ALICE, 1), records: [record] })
+      for (const s of [a, b]) expect(await visible(s)).toEqual([`${ALICE} r1`])
+      await writer.setAccountStatus(ALICE, 'takendown')
+      for (const s of [a, b]) {
+        expect(await visible(s)).toEqual([])
+        expect(await s.getAccountStatus(ALICE)).toBe('takendown')
+      }
+      await writer.setAccountStatus(ALICE, 'active')
+      for (const s of [a, b]) expect(await visible(s)).toEqual([`${ALICE} r1`])
+      await writer.deleteSpace(SPACE_A)
+      for (const s of [a, b]) {
+        expect(await visible(s)).toEqual([])
+        expect(await s.getRecord(SPACE_A, ALICE, 'app.x', 'r1')).toBeNull()
+        expect(await s.countRecords(SPACE_A)).toBe(0)
+      }
+      // The writer decides `space_inactive` from the catalog: a store that cached the old epoch refuses.
+      const late = await b.applyRepoUpdate({
+        ...commit(SPACE_A, ALICE, 2),
+        since: null,
+        upserts: [],
+        deletes: [],
+      })
+      expect(late.outcome).toBe('space_inactive')
     }
   })
 })
