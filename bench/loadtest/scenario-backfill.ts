@@ -3,7 +3,10 @@
  * closes the moment the last record becomes visible, to the millisecond, via the visibility log), then by
  * the baseline on the same devnet (capped at --baseline-seconds; its rate is over what it made visible).
  * "End to end" is checked: the store's reader must return the ground-truth count for sampled spaces.
+ * The per-host politeness caps bound the figure (one getRepo per repo, so records/s ≤ hosts × requests/s
+ * per host × records per repo); the scenario states that ceiling for the limits spaceview ran with.
  */
+import { loadConfig } from '../../src/config.js'
 import { type ProfileSummary } from './profile.js'
 import { clickhouseChart, figure, resourceFigures, throughputSeries } from './measurements.js'
 import {
@@ -49,6 +52,12 @@ async function spaceviewBackfill(env: RunEnv, net: Network, sv: SpaceviewHandle,
     seconds,
     visible: phase.last.visibility.visibleRecords - phase.first.visibility.visibleRecords,
   }
+}
+
+/** The host limits spaceview runs with (--host-rps / --host-concurrency, else its defaults). */
+function hostLimits(env: RunEnv): { rps: number; concurrency: number } {
+  const config = loadConfig({ ...env.opts.spaceviewEnv })
+  return { rps: config.hostRequestsPerSec, concurrency: config.hostConcurrency }
 }
 
 export async function runBackfill(env: RunEnv): Promise<ScenarioOutput> {
@@ -122,11 +131,21 @@ export async function runBackfill(env: RunEnv): Promise<ScenarioOutput> {
     ? blPhase.last.visibility.visibleRecords - blPhase.first.visibility.visibleRecords
     : 0
   const blRate = blPhase && blPhase.seconds > 0 ? blVisible / blPhase.seconds : null
+  const limits = hostLimits(env)
+  const ceiling = shape.hosts * limits.rps * shape.records
   result.params = {
     hosts: shape.hosts,
     timeoutSec: env.opts.timeoutSec,
     baselineSeconds: env.opts.baselineSeconds,
+    hostRps: limits.rps,
+    hostConcurrency: limits.concurrency,
+    ceilingRecordsPerSec: ceiling,
   }
+  result.notes.push(
+    `ceiling at these host limits: hosts × rps × records/repo = ${shape.hosts} × ${limits.rps} × ` +
+      `${shape.records} = ${fmt(ceiling)} rec/s (one getRepo per repo; each host also serves at most ` +
+      `${limits.concurrency} of spaceview's requests at once; raise them with --host-rps / --host-concurrency)`,
+  )
   result.figures.push(
     figure(
       'records_per_s',

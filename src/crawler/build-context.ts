@@ -1,7 +1,8 @@
 /**
  * Builds a crawler SyncContext from configuration: the hostile-host HTTP client (endpoint policy from
  * config: production refuses private addresses, devnet allows loopback), DID resolution, the space
- * client, sessions (password and OAuth) and credentials sealed with the secrets key, and the per-host limiter.
+ * client, sessions (password and OAuth) and credentials sealed with the secrets key, the per-host limiter
+ * and this process's host gate in front of it.
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
@@ -19,6 +20,7 @@ import { DelegationSource } from './delegation-source.js'
 import { OAuthSessions } from './oauth-sessions.js'
 import { CredentialManager } from './credential-manager.js'
 import { HostLimiter } from './host-limiter.js'
+import { HostGate } from './host-gate.js'
 import type { SyncContext } from './sync-context.js'
 import type { SyncStore } from '../merge/sync-store.js'
 import { createClientAttestation } from '../protocol/client-attestation.js'
@@ -36,6 +38,9 @@ function clientAttester(clientId: string, keyJson: string): (spaceDid: string) =
   return (spaceDid) =>
     createClientAttestation({ privateKey: jwk, alg, kid: jwk.kid as string, clientId, spaceDid })
 }
+
+/** Longest a job waits for a local host slot before it defers itself like a limiter refusal. */
+const HOST_GATE_WAIT_MS = 2_000
 
 export interface BuiltContext extends SyncContext {
   identity: IdentityResolver
@@ -85,12 +90,15 @@ export function buildSyncContext(deps: {
     concurrency: config.hostConcurrency,
     requestsPerSec: config.hostRequestsPerSec,
   })
+  // Local slots = the host's cap: one process alone is never admitted less than the limiter would grant.
+  const gate = new HostGate({ cap: config.hostConcurrency, maxWaitMs: HOST_GATE_WAIT_MS })
   return {
     store: deps.store,
     client,
     creds,
     hosts,
     limiter,
+    gate,
     sessions,
     redis,
     logger: deps.logger,

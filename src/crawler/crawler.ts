@@ -58,6 +58,9 @@ const sweepLockKey = (space: string) => `sv:sweep-lock:${space}`
 /** A sweep lock outlives a crashed worker by at most this long (sweeps run far shorter). */
 const SWEEP_LOCK_MS = 60_000
 const RELEASE_IF_OWNER = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+/** RELEASE_IF_OWNER as a command of the shared connection: sent as EVALSHA, not the script every time. */
+const RELEASE_IF_OWNER_COMMAND = 'spaceviewReleaseIfOwner'
+type ReleaseIfOwner = (key: string, token: string) => Promise<number>
 /** Set when a sync needed a recovery: a hint for a repo whose recovery is already running must not be lost. */
 const recoverDirtyKey = (space: string, repo: string) => `sv:recover-dirty:${space}|${repo}`
 
@@ -66,12 +69,19 @@ export class Crawler {
   private readonly workers: Worker[] = []
   /** The workers' own (blocking) connections: BullMQ leaves a connection it was given open on close. */
   private readonly workerConnections: Redis[] = []
+  private readonly releaseIfOwner: ReleaseIfOwner
 
   constructor(
     private readonly ctx: SyncContext,
     private readonly connection: Redis,
     private readonly opts: CrawlerOptions,
   ) {
+    const redis = ctx.redis
+    if (!(RELEASE_IF_OWNER_COMMAND in redis))
+      redis.defineCommand(RELEASE_IF_OWNER_COMMAND, { numberOfKeys: 1, lua: RELEASE_IF_OWNER })
+    this.releaseIfOwner = (redis as unknown as Record<string, ReleaseIfOwner>)[
+      RELEASE_IF_OWNER_COMMAND
+    ]!.bind(redis)
     const prefix = opts.prefix ?? 'sv'
     this.queues = Object.fromEntries(
       QUEUE_NAMES.map((q) => [q, new Queue(q, { connection, prefix })]),
@@ -216,7 +226,7 @@ export class Crawler {
         try {
           return await this.sweep(queue, space)
         } finally {
-          await this.ctx.redis.eval(RELEASE_IF_OWNER, 1, lockKey, token)
+          await this.releaseIfOwner(lockKey, token)
         }
       }
       case 'repo-sync':

@@ -1,6 +1,9 @@
 /**
  * Runs one unit of work against one host under the per-host limiter and with the space's credential.
  *
+ * - First a slot of this process's host gate (host-gate.ts): a job waits there, briefly and in order, while
+ *   this process's own jobs hold every slot of the host, instead of being refused by Redis and deferred.
+ *   A job the gate turns away (too many waiting, waited too long) is deferred like a limiter refusal.
  * - No lease (host at its concurrency or rate cap, circuit open, Retry-After pending): throws
  *   HostBusyError with how long to wait, and the job moves itself to the delayed set for that long plus a
  *   random share of it (`deferralDelayMs`), so jobs refused together do not all come back in the same
@@ -18,6 +21,7 @@ import type { SyncContext } from './sync-context.js'
 import type { HeldCredential } from './credential-manager.js'
 import { isSpaceCallError } from './space-errors.js'
 import { isHostError, type HostError } from './host-errors.js'
+import type { Acquired } from './host-limiter.js'
 
 export class HostBusyError extends Error {
   override readonly name = 'HostBusyError'
@@ -29,6 +33,9 @@ export class HostBusyError extends Error {
     super(`host ${host} is busy (${reason}); retry in ${retryInMs} ms`)
   }
 }
+
+/** Retry hint for a job the local gate turned away: the limiter's own hint for a host at its cap. */
+const LOCAL_RETRY_MS = 50
 
 /** Least random spread added to a deferral: the limiter's concurrency hint (50 ms) alone is a busy-wait. */
 const MIN_DEFERRAL_JITTER_MS = 250
@@ -58,8 +65,19 @@ export async function withHost<T>(
   work: (cred: HeldCredential) => Promise<T>,
 ): Promise<T> {
   const host = hostKey(url)
-  const lease = await ctx.limiter.acquire(host)
-  if (!lease.ok) throw new HostBusyError(host, lease.retryInMs, lease.reason)
+  const local = await ctx.gate.enter(host)
+  if (!local) throw new HostBusyError(host, LOCAL_RETRY_MS, 'concurrency')
+  let lease: Acquired
+  try {
+    lease = await ctx.limiter.acquire(host)
+  } catch (err) {
+    local()
+    throw err
+  }
+  if (!lease.ok) {
+    local()
+    throw new HostBusyError(host, lease.retryInMs, lease.reason)
+  }
   // Keep the (short) lease alive while the work runs; if this process dies, the slot frees itself soon.
   const keepAlive = setInterval(
     () => void ctx.limiter.renew(host, lease.leaseId).catch(() => undefined),
@@ -98,6 +116,6 @@ export async function withHost<T>(
   } finally {
     clearInterval(keepAlive)
     // A success resets the host's circuit breaker in the same round trip.
-    await ctx.limiter.release(host, lease.leaseId, succeeded)
+    await ctx.limiter.release(host, lease.leaseId, succeeded).finally(local)
   }
 }

@@ -6,7 +6,8 @@
  * (a BullMQ job) can move itself to the delayed set and the worker slot goes to another host's job.
  * That is what keeps one slow or broken host from stalling the others.
  *
- * Invariants: all checks and the grant happen in one Lua script (atomic across processes); a lease is
+ * Invariants: all checks and the grant happen in one Lua script (atomic across processes), sent by its
+ * SHA (ioredis `defineCommand`: EVALSHA, the script body only after a NOSCRIPT); a lease is
  * short-lived and its holder renews it while the request runs (`renew`, every `renewEveryMs`), so the
  * slots of a worker that crashed or was killed come free within one lease lifetime, not after the longest
  * request could take; after `failureThreshold` consecutive
@@ -56,13 +57,22 @@ redis.call('PEXPIRE', inflight, leaseMs * 2)
 return {1, 0, leaseId}
 `
 
+/** The acquire script as a command of the connection (EVALSHA); the name is ours alone on a shared client. */
+const ACQUIRE_COMMAND = 'spaceviewHostAcquire'
+
+type AcquireCommand = (...args: Array<string | number>) => Promise<[number, number, string]>
+
 export class HostLimiter {
   private readonly o: Required<HostLimiterOptions>
+  private readonly acquireScript: AcquireCommand
 
   constructor(
     private readonly redis: Redis,
     options: HostLimiterOptions,
   ) {
+    if (!(ACQUIRE_COMMAND in redis)) redis.defineCommand(ACQUIRE_COMMAND, { numberOfKeys: 5, lua: ACQUIRE })
+    const commands = redis as unknown as Record<typeof ACQUIRE_COMMAND, AcquireCommand>
+    this.acquireScript = commands[ACQUIRE_COMMAND].bind(redis)
     this.o = {
       failureThreshold: 5,
       openMs: 5_000,
@@ -87,9 +97,7 @@ export class HostLimiter {
   async acquire(host: string, now = Date.now()): Promise<Acquired> {
     const k = this.keys(host)
     const leaseId = randomUUID()
-    const r = (await this.redis.eval(
-      ACQUIRE,
-      5,
+    const r = await this.acquireScript(
       k.inflight,
       k.rate,
       k.fails,
@@ -101,7 +109,7 @@ export class HostLimiter {
       this.o.failureThreshold,
       leaseId,
       this.o.leaseMs,
-    )) as [number, number, string]
+    )
     if (r[0] === 1) return { ok: true, leaseId }
     return {
       ok: false,

@@ -10,6 +10,7 @@ import type { SpaceClient } from './space-client.js'
 import type { CredentialManager } from './credential-manager.js'
 import type { HostResolver } from './host-resolver.js'
 import type { HostLimiter } from './host-limiter.js'
+import type { HostGate } from './host-gate.js'
 import type { SessionStore } from './session-store.js'
 import type { Metrics } from '../metrics/metrics.js'
 
@@ -23,6 +24,8 @@ export interface SyncContext {
   creds: CredentialManager
   hosts: HostResolver
   limiter: HostLimiter
+  /** This process's slots per host, taken before a lease is asked of the shared limiter. */
+  gate: HostGate
   sessions: SessionStore
   redis: Redis
   logger: Logger
