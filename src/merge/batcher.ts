@@ -1,7 +1,9 @@
 /**
- * Groups writes into batches by size and time (group commit). A batch is flushed when it holds `maxRows`
- * rows, or when its oldest item has waited `maxDelayMs`; items arriving while a flush runs join the next
- * batch. Flushes never overlap. Each item's promise settles with its own result after its batch was
+ * Groups writes into batches by size and time (group commit). On an idle batcher a batch is flushed when
+ * it holds `maxRows` rows, or when its oldest item has waited `maxDelayMs`. Items arriving while a flush
+ * runs join the next batch, which is flushed as soon as that flush ends: they have already waited one
+ * flush, so under load batches grow with the insert time instead of waiting on a timer, and at low load a
+ * write waits at most `maxDelayMs` plus one flush. Flushes never overlap. Each item's promise settles with its own result after its batch was
  * written, so a caller acknowledges its job only once the write is durable; if the flush fails, every item
  * of that batch rejects (nothing of it was written, see repo-writer.ts) and the callers retry. Items are
  * validated before they are added, so one bad write cannot fail its companions.
@@ -56,9 +58,9 @@ export class Batcher<T, R> {
     }
   }
 
-  private schedule(): void {
+  private schedule(afterFlush = false): void {
     if (this.flushing !== null || this.pending.length === 0) return
-    if (this.draining || this.pendingRows >= this.opts.maxRows) {
+    if (afterFlush || this.draining || this.pendingRows >= this.opts.maxRows) {
       this.start()
       return
     }
@@ -86,7 +88,7 @@ export class Batcher<T, R> {
     const waited = performance.now() - batch[0]!.at
     this.flushing = this.run(batch, waited).finally(() => {
       this.flushing = null
-      this.schedule()
+      this.schedule(true)
     })
   }
 

@@ -12,7 +12,7 @@
  *   CLICKHOUSE_CLUSTER      cluster name from the server's remote_servers (server only)
  *   SPACEVIEW_DATA_DIR      embedded data lives in $SPACEVIEW_DATA_DIR/clickhouse (default ".data")
  *   MERGE_BATCH_ROWS        rows per insert before a batch is written at once (default 50000)
- *   MERGE_BATCH_MS          longest a write waits for companions (default 200)
+ *   MERGE_BATCH_MS          longest a write waits for companions on an idle store (default 20)
  *   MERGE_READ_STRATEGY     "final" (default) or "limit-by"
  *   MERGE_STATE_CACHE_MS    repo-state / account-status hint cache lifetime (default 5000; 0 = off)
  *   MERGE_VIEW_CACHE_MB     exact cache of merged-view reads, embedded engine only (default 64; 0 = off)
@@ -61,7 +61,7 @@ export const DEFAULT_VIEW_CACHE_BYTES = 64 * 1024 * 1024
 /** Bounds how stale a state written by another store instance can look here; this one's writes are seen at once. */
 export const DEFAULT_STATE_CACHE_MS = 5000
 
-export const DEFAULT_BATCH: BatchConfig = { maxRows: 50_000, maxDelayMs: 200 }
+export const DEFAULT_BATCH: BatchConfig = { maxRows: 50_000, maxDelayMs: 20 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name]

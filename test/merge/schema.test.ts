@@ -103,7 +103,7 @@ describe('configuration from the environment', () => {
       path: '/var/lib/sv/clickhouse',
       database: 'spaceview',
     })
-    expect(c.batch).toEqual({ maxRows: 50_000, maxDelayMs: 200 })
+    expect(c.batch).toEqual({ maxRows: 50_000, maxDelayMs: 20 })
     expect(c.readStrategy).toBe('final')
   })
 
