@@ -60,6 +60,11 @@ export class Catalog {
     this.epochs.drop(space)
   }
 
+  /** Write-through: the space's lifecycle row now visible says it is active in `epoch`. */
+  spaceActive(space: string, epoch: number): void {
+    this.epochs.set(space, epoch)
+  }
+
   /** Call once an account status write is visible. */
   accountsChanged(): void {
     this.hidden.drop('all')

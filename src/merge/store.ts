@@ -141,6 +141,8 @@ export class MergeStore {
    * even when it reads through a catalog of its own (cache off), so the other stores' reads stay exact.
    */
   private readonly sharedCatalog: Catalog | null
+  /** Active epochs of spaces: from the catalog where it is exact, else read from ClickHouse. */
+  private readonly activeEpochs: (spaces: readonly string[]) => Promise<Map<string, number>>
   /** Merged-view reads; exact (see the header), only where this store is the database's only writer. */
   private readonly views: ViewCache
   /** False when this instance was opened with the view cache off (it still reports its writes to it). */
@@ -165,10 +167,10 @@ export class MergeStore {
     this.access = new AccessSnapshots(clickhouse)
     const epochs = (spaces: readonly string[]): Promise<Map<string, number>> =>
       this.spaces.activeEpochs(spaces)
-    this.writer = new RepoWriter(
-      clickhouse,
-      this.catalog.authoritative ? (spaces) => this.catalog.activeEpochs(spaces, epochs) : epochs,
-    )
+    this.activeEpochs = this.catalog.authoritative
+      ? (spaces) => this.catalog.activeEpochs(spaces, epochs)
+      : epochs
+    this.writer = new RepoWriter(clickhouse, this.activeEpochs)
     this.reader = new RecordReader(clickhouse, config.readStrategy, this.accounts, this.catalog, this.spaces)
     this.commits = new HintCache(ttl, CACHED_REPOS)
     this.commitLoader = new CommitLoader((space, authors) => this.reader.repoCommits(space, authors))
@@ -275,9 +277,11 @@ export class MergeStore {
     ensureInput(typeof space === 'string' && space.startsWith('at://'), 'space must be an at:// space URI')
     return this.lane.run(async () => {
       const { info, created } = await this.spaces.upsert(space, new Date())
+      // The row just read or written is the space's current state (the bootstrap's next write, its access
+      // snapshot, then needs no read of its own).
+      this.sharedCatalog?.spaceActive(space, info.epoch)
       // A new epoch starts empty: states cached for an earlier one no longer apply.
       if (created) {
-        this.sharedCatalog?.spaceChanged(space)
         this.commits.drop((key) => key.startsWith(repoKey(space, '')))
         this.views.spaceChanged(space)
       }
@@ -351,9 +355,9 @@ export class MergeStore {
   ): Promise<boolean> {
     this.ensureOpen()
     return this.lane.run(async () => {
-      const info = await this.spaces.get(space)
-      if (info?.status !== 'active') return false
-      await this.access.set(space, info.epoch, snapshot, fetchedAt)
+      const epoch = (await this.activeEpochs([space])).get(space)
+      if (epoch === undefined) return false
+      await this.access.set(space, epoch, snapshot, fetchedAt)
       return true
     })
   }
