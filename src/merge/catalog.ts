@@ -5,7 +5,7 @@
  * Exact or hint, by transport:
  * - embedded engine: one process holds the data directory, so every write to `spaces` and `accounts` goes
  *   through a MergeStore of this process, and all stores of the process on one (data directory, database)
- *   share one Catalog (`acquireCatalog`). A store updates it after each such write is visible (`spaceChanged`,
+ *   share one Catalog (database-shared.ts). A store updates it after each such write is visible (`spaceChanged`,
  *   `accountsChanged`), and HintCache refuses fills that a write overtook, so the catalog is AUTHORITATIVE:
  *   reads pass the epoch and the hidden authors as literals instead of running two subqueries (a third
  *   less engine CPU per page), and the writer decides `space_inactive` from it.
@@ -14,7 +14,6 @@
  * `MERGE_STATE_CACHE_MS=0` turns both off for that store (its reads and writes ask ClickHouse; cross-checks),
  * but on the embedded engine it still reports its writes to the shared catalog, for the other stores.
  */
-import { resolve } from 'node:path'
 import { HintCache } from './hint-cache.js'
 import type { AccountStatus } from './types.js'
 
@@ -68,30 +67,5 @@ export class Catalog {
   /** Call once an account status write is visible. */
   accountsChanged(): void {
     this.hidden.drop('all')
-  }
-}
-
-const shared = new Map<string, { catalog: Catalog; refs: number }>()
-
-/**
- * The catalog of the embedded database `database` in `path`, shared by every store of this process on it;
- * give it back with `releaseCatalog` when the store closes.
- */
-export function acquireCatalog(path: string, database: string): Catalog {
-  const key = `${resolve(path)}\n${database}`
-  let entry = shared.get(key)
-  if (entry === undefined) {
-    entry = { catalog: new Catalog(true, Infinity), refs: 0 }
-    shared.set(key, entry)
-  }
-  entry.refs++
-  return entry.catalog
-}
-
-export function releaseCatalog(catalog: Catalog): void {
-  for (const [key, entry] of shared) {
-    if (entry.catalog !== catalog) continue
-    if (--entry.refs === 0) shared.delete(key)
-    return
   }
 }

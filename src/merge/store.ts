@@ -27,7 +27,8 @@ import pino, { type Logger } from 'pino'
 import { AccessSnapshots } from './access.js'
 import { Accounts, ACCOUNT_STATUSES } from './accounts.js'
 import { Batcher } from './batcher.js'
-import { acquireCatalog, Catalog, releaseCatalog } from './catalog.js'
+import { Catalog } from './catalog.js'
+import { acquireDatabaseShared } from './database-shared.js'
 import { openClickHouse, type ClickHouse } from './clickhouse.js'
 import { CommitLoader } from './commit-loader.js'
 import { DEFAULT_STATE_CACHE_MS, DEFAULT_VIEW_CACHE_BYTES, type MergeConfig } from './config.js'
@@ -147,7 +148,8 @@ export class MergeStore {
   private readonly views: ViewCache
   /** False when this instance was opened with the view cache off (it still reports its writes to it). */
   private readonly readViewsCached: boolean
-  private readonly releaseViews: () => void
+  /** Gives back the embedded database's shared catalog and view cache (database-shared.ts). */
+  private readonly releaseShared: () => void
   private closed = false
 
   private constructor(
@@ -157,10 +159,14 @@ export class MergeStore {
     private readonly observer: MergeObserver,
   ) {
     const ttl = config.stateCacheMs ?? DEFAULT_STATE_CACHE_MS
-    this.sharedCatalog =
-      config.clickhouse.transport === 'embedded'
-        ? acquireCatalog(config.clickhouse.path, config.clickhouse.database)
-        : null
+    const ch = config.clickhouse
+    const held = ch.transport === 'embedded' ? acquireDatabaseShared(ch.path, ch.database) : null
+    this.releaseShared = held?.release ?? (() => undefined)
+    this.sharedCatalog = held?.shared.catalog ?? null
+    const viewBytes = held === null ? 0 : (config.viewCacheBytes ?? DEFAULT_VIEW_CACHE_BYTES)
+    this.views = held?.shared.views ?? new ViewCache(0)
+    this.views.allow(viewBytes)
+    this.readViewsCached = viewBytes > 0
     this.catalog = this.sharedCatalog !== null && ttl > 0 ? this.sharedCatalog : new Catalog(false, ttl)
     this.spaces = new Spaces(clickhouse)
     this.accounts = new Accounts(clickhouse)
@@ -174,15 +180,6 @@ export class MergeStore {
     this.reader = new RecordReader(clickhouse, config.readStrategy, this.accounts, this.catalog, this.spaces)
     this.commits = new HintCache(ttl, CACHED_REPOS)
     this.commitLoader = new CommitLoader((space, authors) => this.reader.repoCommits(space, authors))
-    const ch = config.clickhouse
-    const viewBytes = ch.transport === 'embedded' ? (config.viewCacheBytes ?? DEFAULT_VIEW_CACHE_BYTES) : 0
-    const views =
-      ch.transport === 'embedded'
-        ? ViewCache.forDatabase(`${ch.path}\n${ch.database}`, viewBytes)
-        : { cache: new ViewCache(0), release: () => undefined }
-    this.views = views.cache
-    this.readViewsCached = viewBytes > 0
-    this.releaseViews = views.release
     this.batcher = new Batcher<WriteOp, WriteResult>({
       ...config.batch,
       size: opRowCount,
@@ -300,20 +297,22 @@ export class MergeStore {
     ensureInput(typeof space === 'string' && space.startsWith('at://'), 'space must be an at:// space URI')
     return this.lane.run(async () => {
       try {
-        const tomb = await this.spaces.delete(space, new Date(), () => {
-          // Reads must go empty with the tombstone, not only once the purge is done.
-          this.sharedCatalog?.spaceChanged(space)
-          this.views.spaceChanged(space)
-        })
+        // Reads must go empty with the tombstone, not only once the purge is done.
+        const tomb = await this.spaces.delete(space, new Date(), () => this.spaceRowChanged(space))
         this.commits.drop((key) => key.startsWith(repoKey(space, '')))
         this.logger.info({ space, epoch: tomb.epoch }, 'space deleted and purged')
         return tomb
       } finally {
         // Also when the purge failed part way: some rows may be gone already (the tombstone is visible).
-        this.sharedCatalog?.spaceChanged(space)
-        this.views.spaceChanged(space)
+        this.spaceRowChanged(space)
       }
     })
+  }
+
+  /** Once a write to the space's lifecycle row is visible: what is cached about the space is stale. */
+  private spaceRowChanged(space: string): void {
+    this.sharedCatalog?.spaceChanged(space)
+    this.views.spaceChanged(space)
   }
 
   /** Records an account status event; `at` is the event time (newest wins). */
@@ -445,9 +444,8 @@ export class MergeStore {
     try {
       await this.batcher.drain()
     } finally {
-      this.releaseViews()
+      this.releaseShared()
       await this.lane.run(() => this.clickhouse.close())
-      if (this.sharedCatalog !== null) releaseCatalog(this.sharedCatalog)
     }
   }
 

@@ -15,7 +15,7 @@
  *
  * Entries are shared between callers and must not be mutated. Bounded by an estimate of their JSON size;
  * least recently used entries go first. Store instances of one process on the same embedded database
- * (tests open several) share one cache (`forDatabase`), so each one's writes invalidate the others' reads.
+ * (tests open several) share one cache (database-shared.ts), so each one's writes invalidate the others' reads.
  */
 
 interface Entry {
@@ -25,34 +25,7 @@ interface Entry {
   bytes: number
 }
 
-const shared = new Map<string, { cache: ViewCache; refs: number }>()
-
 export class ViewCache {
-  /**
-   * The cache of embedded database `id` (data directory + database) in this process; `release` when the
-   * store closes. Its bound is the largest any opener asked for; an opener that asked for 0 should still
-   * report its writes to it (so the others' reads stay exact) but not read through it.
-   */
-  static forDatabase(id: string, maxBytes: number): { cache: ViewCache; release: () => void } {
-    let entry = shared.get(id)
-    if (entry === undefined) {
-      entry = { cache: new ViewCache(maxBytes), refs: 0 }
-      shared.set(id, entry)
-    }
-    entry.cache.maxBytes = Math.max(entry.cache.maxBytes, maxBytes)
-    entry.refs++
-    const held = entry
-    let released = false
-    return {
-      cache: held.cache,
-      release: () => {
-        if (released) return
-        released = true
-        if (--held.refs === 0) shared.delete(id)
-      },
-    }
-  }
-
   private globalVersion = 0
   private readonly spaceVersions = new Map<string, number>()
   private readonly entries = new Map<string, Entry>()
@@ -60,6 +33,14 @@ export class ViewCache {
 
   /** `maxBytes` 0 turns the cache off (every read loads). */
   constructor(private maxBytes: number) {}
+
+  /**
+   * Raises the bound to `maxBytes` if that is more: a shared cache is as large as its largest holder asks.
+   * A holder that asked for 0 still reports its writes but does not read through the cache.
+   */
+  allow(maxBytes: number): void {
+    this.maxBytes = Math.max(this.maxBytes, maxBytes)
+  }
 
   /**
    * The cached answer of `key` (a read of `space`), or `load()`'s, which is kept for later reads; `hit`
