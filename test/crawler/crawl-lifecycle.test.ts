@@ -34,6 +34,22 @@ describe('crawler: account status, key rotation and space deletion', () => {
   }, 90_000)
   afterAll(async () => h?.close(), 30_000)
 
+  /** The authority deletes the space at its host (devnet then notifies, unless a fault drops it). */
+  const deleteAtAuthority = async (space: string): Promise<void> => {
+    const authority = h.devnet.accounts.require(h.devnet.space(space)!.authority)
+    const res = await fetch(
+      `${h.devnet.hostOf(authority.did).origin}/xrpc/com.atproto.simplespace.deleteSpace`,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${authority.accessToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ space }),
+      },
+    )
+    expect(res.ok).toBe(true)
+    await res.body?.cancel()
+    await h.devnet.settle()
+  }
+
   /** A writer (not an authority) of `space` with records, and every space it writes in. */
   function writerOf(space: string): { did: string; spaces: string[] } {
     const info = h.devnet.space(space)!
@@ -141,18 +157,7 @@ describe('crawler: account status, key rotation and space deletion', () => {
       outcome: 'accepted',
     })
 
-    const authority = h.devnet.accounts.require(h.devnet.space(space)!.authority)
-    const res = await fetch(
-      `${h.devnet.hostOf(authority.did).origin}/xrpc/com.atproto.simplespace.deleteSpace`,
-      {
-        method: 'POST',
-        headers: { authorization: `Bearer ${authority.accessToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ space }),
-      },
-    )
-    expect(res.ok).toBe(true)
-    await res.body?.cancel()
-    await h.devnet.settle()
+    await deleteAtAuthority(space)
 
     await waitFor(
       'space tombstoned',
@@ -180,18 +185,7 @@ describe('crawler: account status, key rotation and space deletion', () => {
     expect((await mergedView(h.store, space)).length).toBeGreaterThan(0)
     // The authority's notification never arrives.
     const fault = h.devnet.faults.add({ kind: 'dropNotifications', space, methods: [NOTIFY_SPACE_DELETED] })
-    const authority = h.devnet.accounts.require(h.devnet.space(space)!.authority)
-    const res = await fetch(
-      `${h.devnet.hostOf(authority.did).origin}/xrpc/com.atproto.simplespace.deleteSpace`,
-      {
-        method: 'POST',
-        headers: { authorization: `Bearer ${authority.accessToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ space }),
-      },
-    )
-    expect(res.ok).toBe(true)
-    await res.body?.cancel()
-    await h.devnet.settle()
+    await deleteAtAuthority(space)
     h.devnet.faults.remove(fault)
     expect((await h.store.getSpace(space))?.status).toBe('active')
 
