@@ -6,7 +6,9 @@
  *   payload {jti, htm, htu: origin + path, iat, ath?: b64url(sha256(credential)), nonce?}
  *
  * Invariants:
- * - Only ES256 over a public P-256 JWK (a `d` member is rejected); the signature is checked with that JWK.
+ * - Only ES256 over a public P-256 JWK (a `d` member is rejected); the signature is checked with that JWK,
+ *   in the JWS form (64-byte r‖s), high-S accepted as JOSE libraries sign it; verified with node:crypto on
+ *   a key decoded once per JWK (signature.ts), not WebCrypto's per-call import.
  * - `htu` is built as `URL.origin + URL.pathname` (query and fragment stripped); the verifier normalises the
  *   request URL the same way and compares the proof's `htu` verbatim, so a proof whose `htu` carries a
  *   query never matches.
@@ -19,18 +21,11 @@
  *   proof per host request, and WebCrypto's sign cost a millisecond of main-thread time each.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
-import {
-  calculateJwkThumbprint,
-  compactVerify,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-  type CryptoKey,
-  type JWK,
-} from 'jose'
-import { KeyObject, randomBytes, sign } from 'node:crypto'
+import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
+import { createHash, KeyObject, randomBytes, sign } from 'node:crypto'
 import { ProtocolError, isProtocolError } from './errors.js'
-import { parseJws, type JsonObject } from './jws.js'
+import { parseJws, type JsonObject, type ParsedJws } from './jws.js'
+import { p256KeyOfJwk, verifyWithKey } from './signature.js'
 import { checkReplay, unixNow, type ReplayCheck } from './token-claims.js'
 
 export const DPOP_TYP = 'dpop+jwt'
@@ -56,9 +51,15 @@ export interface DpopKey {
 
 const B64URL_32 = /^[A-Za-z0-9_-]{43}$/
 
-/** RFC 7638 SHA-256 thumbprint (base64url, no padding) of a public JWK. */
-export async function jwkThumbprint(jwk: DpopPublicJwk): Promise<string> {
-  return calculateJwkThumbprint({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, 'sha256')
+/**
+ * RFC 7638 SHA-256 thumbprint (base64url, no padding) of a public P-256 JWK: the hash of its required
+ * members in lexicographic order without whitespace. Computed here rather than with jose's, which goes
+ * through WebCrypto's asynchronous digest (a thread-pool round trip per DPoP proof); the tests check the
+ * two agree.
+ */
+export function jwkThumbprint(jwk: DpopPublicJwk): string {
+  const canonical = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })
+  return createHash('sha256').update(canonical).digest('base64url')
 }
 
 /** Validates a JWK as a public P-256 key and keeps only its RFC 7638 members. */
@@ -84,7 +85,7 @@ export function toDpopPublicJwk(value: unknown, allowPrivate = false): DpopPubli
 export async function generateDpopKey(): Promise<DpopKey> {
   const { privateKey, publicKey } = await generateKeyPair(DPOP_ALG, { extractable: true })
   const publicJwk = toDpopPublicJwk(await exportJWK(publicKey))
-  return { privateKey, publicJwk, jkt: await jwkThumbprint(publicJwk) }
+  return { privateKey, publicJwk, jkt: jwkThumbprint(publicJwk) }
 }
 
 /** Private JWK of a DPoP key, for storing it alongside its credential. Treat the result as a secret. */
@@ -101,7 +102,7 @@ export async function importDpopKey(privateJwk: JWK): Promise<DpopKey> {
   if (privateKey instanceof Uint8Array || privateKey.type !== 'private') {
     throw new ProtocolError('bad_dpop_proof', 'DPoP private JWK did not import as a private key')
   }
-  return { privateKey, publicJwk, jkt: await jwkThumbprint(publicJwk) }
+  return { privateKey, publicJwk, jkt: jwkThumbprint(publicJwk) }
 }
 
 /** `htu` form of a request URL: origin + path, no query, no fragment. */
@@ -190,27 +191,31 @@ export interface VerifiedDpopProof {
   expiresAt: number
 }
 
-function parseProof(proof: string): { header: JsonObject; payload: JsonObject; jwk: DpopPublicJwk } {
-  let header: JsonObject
-  let payload: JsonObject
+function parseProof(proof: string): { jws: ParsedJws; payload: JsonObject; jwk: DpopPublicJwk } {
+  let jws: ParsedJws
   try {
-    ;({ header, payload } = parseJws(proof))
+    jws = parseJws(proof)
   } catch (err) {
     if (isProtocolError(err)) throw new ProtocolError('bad_dpop_proof', `DPoP proof: ${err.message}`)
     throw err
   }
+  const { header, payload } = jws
   if (header['typ'] !== DPOP_TYP)
     throw new ProtocolError('bad_dpop_proof', `DPoP proof "typ" must be "${DPOP_TYP}"`)
   if (header['alg'] !== DPOP_ALG)
     throw new ProtocolError('bad_dpop_proof', `DPoP proof "alg" must be ${DPOP_ALG}`)
-  return { header, payload, jwk: toDpopPublicJwk(header['jwk']) }
+  return { jws, payload, jwk: toDpopPublicJwk(header['jwk']) }
 }
 
-async function checkProofSignature(proof: string, jwk: DpopPublicJwk): Promise<void> {
+function checkProofSignature(jws: ParsedJws, jwk: DpopPublicJwk): void {
+  let ok = false
   try {
-    const key = await importJWK({ ...jwk }, DPOP_ALG)
-    await compactVerify(proof, key, { algorithms: [DPOP_ALG] })
+    // Any valid ECDSA signature, as JOSE libraries accept it (high-S too), in the 64-byte JWS form.
+    ok = verifyWithKey(p256KeyOfJwk(jwk.x, jwk.y), jws.signingInput, jws.signature, { allowHighS: true })
   } catch {
+    ok = false
+  }
+  if (!ok) {
     throw new ProtocolError('bad_dpop_proof', 'DPoP proof signature does not verify under its own "jwk"')
   }
 }
@@ -263,8 +268,8 @@ export async function verifyDpopProof(
   proof: string,
   opts: VerifyDpopProofOptions,
 ): Promise<VerifiedDpopProof> {
-  const { payload, jwk } = parseProof(proof)
-  await checkProofSignature(proof, jwk)
+  const { jws, payload, jwk } = parseProof(proof)
+  checkProofSignature(jws, jwk)
   const jti = proofClaim(payload, 'jti')
   const htm = proofClaim(payload, 'htm')
   const htu = proofClaim(payload, 'htu')
@@ -281,7 +286,7 @@ export async function verifyDpopProof(
   if (opts.nonce !== undefined && payload['nonce'] !== opts.nonce) {
     throw new ProtocolError('bad_dpop_proof', 'DPoP proof does not carry the current server nonce')
   }
-  const jkt = await jwkThumbprint(jwk)
+  const jkt = jwkThumbprint(jwk)
   if (opts.credential !== undefined && jkt !== opts.credential.jkt) {
     throw new ProtocolError(
       'dpop_key_mismatch',

@@ -52,7 +52,8 @@ describe('DPoP keys and thumbprints', () => {
     const canonical = `{"crv":"P-256","kty":"EC","x":"${x}","y":"${y}"}`
     const expected = createHash('sha256').update(canonical).digest('base64url')
     expect(holder.jkt).toBe(expected)
-    expect(await jwkThumbprint(holder.publicJwk)).toBe(expected)
+    expect(jwkThumbprint(holder.publicJwk)).toBe(expected)
+    expect(await calculateJwkThumbprint({ ...holder.publicJwk }, 'sha256')).toBe(expected)
     expect(holder.jkt).not.toBe(intruder.jkt)
   })
 

@@ -1,12 +1,19 @@
 /**
- * The OpenSSL verifier (src/protocol/signature.ts) must accept exactly what @atproto/crypto's
- * verifySignature accepts for compact signatures: checked as properties over random keys and messages
- * (valid, tampered, wrong key, high-S twin, out-of-range r/s), plus the shapes only ours sees
- * (other lengths, DER) and the did:key decoding rules.
+ * Our verifier (src/protocol/signature.ts), with each of its backends (libsecp256k1 and OpenSSL for
+ * secp256k1, OpenSSL for P-256), must accept exactly what @atproto/crypto's verifySignature accepts for
+ * compact signatures: checked as properties over random keys and messages (valid, tampered, wrong key,
+ * high-S twin, out-of-range r/s), plus the shapes only ours sees (other lengths, DER) and the did:key
+ * decoding rules.
  */
 import { randomBytes } from 'node:crypto'
 import { P256Keypair, Secp256k1Keypair, verifySignature, type Keypair } from '@atproto/crypto'
-import { signingKeyOf, verifyDidKeySignature } from '../../src/protocol/signature.js'
+import {
+  SECP256K1_BACKEND,
+  signingKeyOf,
+  verifyDidKeySignature,
+  verifyWithKey,
+  type SignatureBackend,
+} from '../../src/protocol/signature.js'
 import { loadVector } from '../vectors.js'
 
 const ORDERS = {
@@ -33,13 +40,24 @@ async function upstream(didKey: string, data: Uint8Array, sig: Uint8Array, lenie
   }
 }
 
+const BACKENDS: SignatureBackend[] = ['libsecp256k1', 'openssl']
+
 async function agrees(didKey: string, data: Uint8Array, sig: Uint8Array): Promise<boolean> {
   const strict = verifyDidKeySignature(didKey, data, sig)
   const lenient = verifyDidKeySignature(didKey, data, sig, { allowHighS: true })
   expect(strict).toBe(await upstream(didKey, data, sig, false))
   expect(lenient).toBe(await upstream(didKey, data, sig, true))
+  const key = signingKeyOf(didKey)
+  for (const backend of BACKENDS) {
+    expect(verifyWithKey(key, data, sig, {}, backend)).toBe(strict)
+    expect(verifyWithKey(key, data, sig, { allowHighS: true }, backend)).toBe(lenient)
+  }
   return strict
 }
+
+it('verifies secp256k1 with libsecp256k1 on this platform (its prebuilt binding loads)', () => {
+  expect(SECP256K1_BACKEND).toBe('libsecp256k1')
+})
 
 describe.each(['secp256k1', 'p256'] as const)('%s: agrees with @atproto/crypto', (curve) => {
   const n = ORDERS[curve]
