@@ -10,6 +10,7 @@
  * runs in a worker thread. Loopback only; bounded by --seconds per row and rate × seconds requests.
  * Target: p99 < 20 ms at 2,000 req/s. Last line: one JSON object with the figures.
  * Flags: --rate N (2000) --seconds N (5) --limit N (records per page, 20) --max-inflight N (256)
+ *        --rows a,b (which rows to run, default all three; e.g. to profile one)
  *        --store memory|chdb (memory: an in-process reader, so the row differences are API + auth + ACL;
  *        chdb: the real MergeStore on embedded ClickHouse) --validate-responses true|false (false, as served
  *        in production; true is how the tests run).
@@ -55,8 +56,15 @@ const { values } = parseArgs({
     'max-inflight': { type: 'string' },
     store: { type: 'string' },
     'validate-responses': { type: 'string' },
+    rows: { type: 'string' },
   },
 })
+const ROW_NAMES = ['no_acl', 'acl_credential', 'acl_service_auth'] as const
+type RowName = (typeof ROW_NAMES)[number]
+const ROWS = (values.rows ?? ROW_NAMES.join(',')).split(',') as RowName[]
+if (ROWS.length === 0 || ROWS.some((r) => !ROW_NAMES.includes(r))) {
+  throw new Error(`--rows takes a comma-separated subset of ${ROW_NAMES.join(', ')}`)
+}
 const RATE = Number(values.rate ?? 2000)
 const SECONDS = Number(values.seconds ?? 5)
 const LIMIT = Number(values.limit ?? 20)
@@ -489,11 +497,6 @@ async function main(): Promise<void> {
 
   const query = `space=${encodeURIComponent(space)}&limit=${LIMIT}`
   const lxm = 'dev.spaceview.listRecords'
-  log(`preparing ${COUNT} requests per row (tokens and proofs are signed ahead of time)`)
-  const baseline: Planned[] = Array.from({ length: COUNT }, () => ({
-    path: `/xrpc/dev.spaceview.bench.listRecordsNoAcl?${query}`,
-    headers: {},
-  }))
   const dpopKey = await generateDpopKey()
   const credential = await createSpaceCredential({
     keypair: await Secp256k1Keypair.import(
@@ -502,27 +505,37 @@ async function main(): Promise<void> {
     space,
     jkt: dpopKey.jkt,
   })
-  const credentialRow: Planned[] = []
-  for (let i = 0; i < COUNT; i++) {
-    const proof = await createDpopProof(dpopKey, { htm: 'GET', htu: `${origin}/xrpc/${lxm}`, credential })
-    credentialRow.push({
-      path: `/xrpc/${lxm}?${query}`,
-      headers: { authorization: `DPoP ${credential}`, dpop: proof },
-    })
+  const plan: Record<RowName, () => Promise<Planned[]>> = {
+    no_acl: async () =>
+      Array.from({ length: COUNT }, () => ({
+        path: `/xrpc/dev.spaceview.bench.listRecordsNoAcl?${query}`,
+        headers: {},
+      })),
+    acl_credential: async () => {
+      const row: Planned[] = []
+      for (let i = 0; i < COUNT; i++) {
+        const proof = await createDpopProof(dpopKey, { htm: 'GET', htu: `${origin}/xrpc/${lxm}`, credential })
+        row.push({
+          path: `/xrpc/${lxm}?${query}`,
+          headers: { authorization: `DPoP ${credential}`, dpop: proof },
+        })
+      }
+      return row
+    },
+    acl_service_auth: async () =>
+      Array.from({ length: COUNT }, (_, i) => ({
+        path: `/xrpc/${lxm}?${query}`,
+        headers: { authorization: `Bearer ${serviceAuthJwt(users[i % USERS] as BenchKey, serviceDid, lxm)}` },
+      })),
   }
-  const serviceRow: Planned[] = Array.from({ length: COUNT }, (_, i) => ({
-    path: `/xrpc/${lxm}?${query}`,
-    headers: { authorization: `Bearer ${serviceAuthJwt(users[i % USERS] as BenchKey, serviceDid, lxm)}` },
-  }))
+  log(`preparing ${COUNT} requests per row (tokens and proofs are signed ahead of time)`)
+  const planned = new Map<RowName, Planned[]>()
+  for (const name of ROWS) planned.set(name, await plan[name]())
 
   log('acl_decision: the ACL filter alone, in process')
   const aclDecision = await measureDecisions(api, users, space)
   const results: Record<string, RowResult> = {}
-  for (const [name, requests] of [
-    ['no_acl', baseline],
-    ['acl_credential', credentialRow],
-    ['acl_service_auth', serviceRow],
-  ] as const) {
+  for (const [name, requests] of planned) {
     log(`${name}: ${COUNT} requests at ${RATE}/s`)
     results[name] = await runRow(origin, requests)
     await new Promise((r) => setTimeout(r, 500))

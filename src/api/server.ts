@@ -15,6 +15,9 @@
  * - Unexpected errors are logged here (the library's own logger is off) and answered as a bare 500.
  * - Every request is timed into `spaceview_api_request_duration_seconds` by method (NSIDs we serve, else
  *   `other`) and status.
+ * - The request path talks to Redis (replay checks, admissions, memberships) on its own connection, a
+ *   duplicate of the one given with ioredis auto-pipelining on: the commands concurrent requests issue in
+ *   one event-loop turn go out in one write instead of a syscall each. `close` disconnects it.
  */
 import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
@@ -134,8 +137,9 @@ export async function startApiServer(opts: StartApiServerOptions): Promise<ApiSe
   const metrics = opts.metrics ?? processMetrics
   const managingAppId = opts.managingAppId ?? `${config.serviceDid}#${config.serviceFragment}`
   const resolveKey = identityKeyResolver(opts.identity)
-  const replay = redisReplayCheck(opts.redis)
-  const membership = new MembershipStore(opts.redis)
+  const redis = opts.redis.duplicate({ enableAutoPipelining: true })
+  const replay = redisReplayCheck(redis)
+  const membership = new MembershipStore(redis)
   const spaceClient =
     opts.spaceClient ??
     new SpaceClient({
@@ -144,7 +148,7 @@ export async function startApiServer(opts: StartApiServerOptions): Promise<ApiSe
   const acl = new AclFilter({
     facts: opts.store,
     membership,
-    admissions: new AdmissionCache(opts.redis),
+    admissions: new AdmissionCache(redis),
     exchange: new AuthorityExchange({
       identity: opts.identity,
       client: spaceClient,
@@ -203,10 +207,7 @@ export async function startApiServer(opts: StartApiServerOptions): Promise<ApiSe
     observe(req, res)
     next()
   })
-  xrpc.routes.get(
-    HEALTH_PATH,
-    healthHandler({ redis: opts.redis, reader: opts.store, version: packageVersion() }),
-  )
+  xrpc.routes.get(HEALTH_PATH, healthHandler({ redis, reader: opts.store, version: packageVersion() }))
 
   // Every method on the XRPC server; queries on the lean lane too.
   const method = <A extends Auth>(nsid: string, config: MethodConfigOrHandler<A>): void => {
@@ -265,8 +266,9 @@ export async function startApiServer(opts: StartApiServerOptions): Promise<ApiSe
         force.unref()
         http.close((err) => {
           clearTimeout(force)
-          if (err) reject(err)
-          else resolve()
+          // Requests are done: let their last Redis replies arrive (a dropped one would reject unheard).
+          const closed = redis.status === 'ready' ? redis.quit().catch(() => undefined) : redis.disconnect()
+          void Promise.resolve(closed).then(() => (err ? reject(err) : resolve()))
         })
         http.closeIdleConnections()
       }),

@@ -226,8 +226,8 @@ export async function startHarness(
       return get(nsid, params, { authorization: `Bearer ${await serviceAuth(account, nsid)}`, ...headers })
     },
     async close() {
-      await api.close()
       for (const space of managedSpaces) await api.membership.clear(space)
+      await api.close()
       await redis.quit()
       await store.close()
       await devnet.close()
