@@ -20,7 +20,6 @@
  * - Proofs are signed synchronously with node:crypto (OpenSSL) on a KeyObject derived once per key: one
  *   proof per host request, and WebCrypto's sign cost a millisecond of main-thread time each.
  */
-import { sha256 } from '@noble/hashes/sha2.js'
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
 import { createHash, KeyObject, randomBytes, sign } from 'node:crypto'
 import { ProtocolError, isProtocolError } from './errors.js'
@@ -118,7 +117,7 @@ export function normalizeHtu(url: string): string {
 
 /** `ath`: base64url (unpadded) SHA-256 of the ASCII credential string. */
 export function accessTokenHash(credential: string): string {
-  return Buffer.from(sha256(new TextEncoder().encode(credential))).toString('base64url')
+  return createHash('sha256').update(credential, 'utf8').digest('base64url')
 }
 
 export interface CreateDpopProofOptions {
