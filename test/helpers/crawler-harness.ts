@@ -1,7 +1,8 @@
 /**
  * Test harness: a devnet, an embedded merge store in a temp dir, a Redis database of the test's own and a
- * crawler wired exactly as production wires it (build-context + Crawler). `converged()` compares the
- * merged view with devnet's ground truth.
+ * crawler wired exactly as production wires it (build-context + Crawler). `mergedView` and `truth` put the
+ * merged view next to devnet's ground truth. `tune` adjusts the built context before the crawler starts,
+ * for suites that need a production knob set differently (test/hostile/lib/rig.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,7 +12,7 @@ import { Redis } from 'ioredis'
 import pino from 'pino'
 import { startDevnet, type Devnet, type DevnetOptions } from '../../src/devnet/devnet.js'
 import { MergeStore } from '../../src/merge/store.js'
-import { loadConfig } from '../../src/config.js'
+import { loadConfig, type Config } from '../../src/config.js'
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.js'
 import { buildSyncContext, type BuiltContext } from '../../src/crawler/build-context.js'
 import { Crawler, type CrawlerOptions } from '../../src/crawler/crawler.js'
@@ -24,16 +25,24 @@ export interface Harness {
   crawler: Crawler
   metrics: Metrics
   dataDir: string
+  /** Starts crawling a space with the indexer's session (what `spaceview add-space` does). */
+  addSpace(space: string): Promise<void>
   close(): Promise<void>
 }
 
-export async function startHarness(opts: {
+export interface HarnessOptions {
   redisDb: number
+  /** Devnet seed (default `test-{redisDb}`). */
+  seed?: string
   devnet?: DevnetOptions
   crawler?: Partial<CrawlerOptions>
   env?: Record<string, string>
-}): Promise<Harness> {
-  const devnet = await startDevnet({ seed: `test-${opts.redisDb}`, ...opts.devnet })
+  /** Adjusts the production-built context (HTTP budgets, page size) before the crawler starts. */
+  tune?: (ctx: BuiltContext, config: Config) => void
+}
+
+export async function startHarness(opts: HarnessOptions): Promise<Harness> {
+  const devnet = await startDevnet({ seed: opts.seed ?? `test-${opts.redisDb}`, ...opts.devnet })
   const dataDir = mkdtempSync(join(tmpdir(), 'spaceview-crawl-'))
   const config = loadConfig({
     SPACEVIEW_DATA_DIR: dataDir,
@@ -57,10 +66,11 @@ export async function startHarness(opts: {
     config,
     store,
     redis,
-    logger: pino({ level: 'silent' }),
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     metrics,
     serviceId: '',
   })
+  opts.tune?.(ctx, config)
   const crawler = new Crawler(ctx, redis, {
     sweepIntervalSec: 3600,
     notifyRenewSec: 3600,
@@ -77,6 +87,10 @@ export async function startHarness(opts: {
     crawler,
     metrics,
     dataDir,
+    async addSpace(space) {
+      await ctx.sessions.addSpace(space, { did: devnet.indexer.did, accessToken: devnet.indexer.accessToken })
+      await crawler.addSpace(space)
+    },
     async close() {
       await crawler.close()
       await store.close()
@@ -91,13 +105,7 @@ export async function startHarness(opts: {
 /** Authorises the indexer account for every devnet space and starts crawling them. */
 export async function crawlAllSpaces(h: Harness): Promise<string[]> {
   const spaces = h.devnet.spaces().map((s) => s.uri)
-  for (const space of spaces) {
-    await h.ctx.sessions.addSpace(space, {
-      did: h.devnet.indexer.did,
-      accessToken: h.devnet.indexer.accessToken,
-    })
-    await h.crawler.addSpace(space)
-  }
+  for (const space of spaces) await h.addSpace(space)
   return spaces
 }
 
@@ -128,7 +136,7 @@ export function truth(devnet: Devnet, space: string): Row[] {
  */
 export async function waitFor(
   what: string,
-  check: () => Promise<boolean>,
+  check: () => Promise<boolean> | boolean,
   timeoutMs = 60_000,
   intervalMs = 200,
 ): Promise<void> {

@@ -11,7 +11,7 @@ import {
   runPrivateEndpointCase,
 } from './lib/bad-input.js'
 import { HostileHost } from './lib/hostile-host.js'
-import { lostAndForged, startRig, waitUntil, type Rig } from './lib/rig.js'
+import { lostAndForged, startRig, waitFor, type Rig } from './lib/rig.js'
 import type { Account } from '../../src/devnet/accounts.js'
 
 let rig: Rig
@@ -29,7 +29,7 @@ beforeAll(async () => {
   space = rig.devnet.spaces()[0]!.uri
   writers = rig.devnet.space(space)!.writers.map((did) => rig.devnet.accounts.require(did))
   await rig.addSpace(space)
-  await waitUntil(
+  await waitFor(
     'initial backfill',
     async () => {
       const r = await lostAndForged(rig.store, rig.devnet, [space])

@@ -11,7 +11,7 @@ import {
 } from './lib/bad-input.js'
 import { FAULT_RIG_TIMEOUTS, FAULT_SCENARIOS, runFaultScenario } from './lib/fault-scenarios.js'
 import { HostileHost } from './lib/hostile-host.js'
-import { lostAndForged, startRig, waitUntil, type Rig } from './lib/rig.js'
+import { lostAndForged, startRig, waitFor, type Rig } from './lib/rig.js'
 
 const FAULTS = FAULT_SCENARIOS.filter((s) => /resets/.test(s.name))
 const BAD = DEVNET_BAD_INPUTS.filter((c) =>
@@ -36,7 +36,7 @@ beforeAll(async () => {
   faultSpaces = spaces.slice(1)
   writers = rig.devnet.space(badSpace)!.writers.map((did) => rig.devnet.accounts.require(did))
   await rig.addSpace(badSpace)
-  await waitUntil(
+  await waitFor(
     'initial backfill',
     async () => {
       const r = await lostAndForged(rig.store, rig.devnet, [badSpace])

@@ -6,7 +6,7 @@ import {
   runCredentialExpiry,
   runFaultScenario,
 } from './lib/fault-scenarios.js'
-import { lostAndForged, startRig, waitUntil, type Rig } from './lib/rig.js'
+import { lostAndForged, startRig, waitFor, type Rig } from './lib/rig.js'
 
 let rig: Rig
 let spaces: string[]
@@ -32,7 +32,7 @@ describe('credentials', () => {
   it('a credential that expires in the middle of paginating is replaced and the sync re-read', async () => {
     const space = spaces[FAULT_SCENARIOS.length]!
     await rig.addSpace(space)
-    await waitUntil('backfill', async () => {
+    await waitFor('backfill', async () => {
       const r = await lostAndForged(rig.store, rig.devnet, [space])
       return r.lost === 0 && r.forged === 0
     })

@@ -16,7 +16,7 @@ import { MergeStore } from '../../src/merge/store.js'
 import { bytesEqual } from '../../src/protocol/bytes.js'
 import { QUEUE_NAMES } from '../../src/crawler/queues.js'
 import { counter, freePort, scrape, startRedis, startService, type Proc } from './lib/procs.js'
-import { lostAndForged, waitUntil } from './lib/rig.js'
+import { lostAndForged, waitFor } from './lib/rig.js'
 import { tally } from './lib/tally.js'
 
 const SKEWS: Array<[string, number]> = [
@@ -145,7 +145,7 @@ it('worker killed mid-job repeatedly', async () => {
   let inFlight = 0
   for (let i = 0; i < 3; i++) {
     let active = 0
-    await waitUntil('a job in flight', async () => (active = await activeJobs()) > 0, 60_000, 20).catch(
+    await waitFor('a job in flight', async () => (active = await activeJobs()) > 0, 60_000, 20).catch(
       () => undefined,
     )
     await worker.kill('SIGKILL')
@@ -154,7 +154,7 @@ it('worker killed mid-job repeatedly', async () => {
     worker = await spawnWorker()
   }
   // BullMQ hands a dead worker's jobs to another after the lock lapses (30 s), so this takes a minute.
-  await waitUntil('repos at head after the kills', () => atHead(mine), 240_000, 1_000)
+  await waitFor('repos at head after the kills', () => atHead(mine), 240_000, 1_000)
   const stalled = await stalledEvents()
   const metrics = await scrape(workerMetricsPort)
   const evidence = `kills=${kills} jobs_in_flight_at_kill=${inFlight} stalled_events=${stalled} job_retries=${counter(metrics, 'spaceview_job_retries_total')}`
@@ -166,12 +166,12 @@ it('worker killed mid-job repeatedly', async () => {
 it('Redis killed mid-backfill and restarted from its last snapshot', async () => {
   const mine = [spaces[3]!]
   await addSpace(mine[0]!)
-  await waitUntil('a job in flight', async () => (await activeJobs()) > 0, 60_000, 20).catch(() => undefined)
+  await waitFor('a job in flight', async () => (await activeJobs()) > 0, 60_000, 20).catch(() => undefined)
   await queueRedis.save()
   await redis.kill('SIGKILL')
   await sleep(1_500)
   redis = await startRedis(redisPort, dir)
-  await waitUntil('repos at head after the Redis restart', () => atHead(mine), 240_000, 1_000)
+  await waitFor('repos at head after the Redis restart', () => atHead(mine), 240_000, 1_000)
   const metrics = await scrape(workerMetricsPort)
   tally({
     kind: 'fault',
@@ -185,7 +185,7 @@ it('Redis killed mid-backfill and restarted from its last snapshot', async () =>
 it('store process killed mid-batch and restarted on the same data', async () => {
   const mine = [spaces[4]!]
   await addSpace(mine[0]!)
-  await waitUntil(
+  await waitFor(
     'a recovery in flight',
     async () => (await control.crawler.queues['repo-recovery'].getActiveCount().catch(() => 0)) > 0,
     60_000,
@@ -194,7 +194,7 @@ it('store process killed mid-batch and restarted on the same data', async () => 
   await store.kill('SIGKILL')
   await sleep(1_500)
   store = await startService('store', { ...env, METRICS_PORT: String(await freePort()) })
-  await waitUntil('repos at head after the store restart', () => atHead(mine), 240_000, 1_000)
+  await waitFor('repos at head after the store restart', () => atHead(mine), 240_000, 1_000)
   const metrics = await scrape(workerMetricsPort)
   const retries = counter(metrics, 'spaceview_job_retries_total')
   tally({
@@ -214,7 +214,7 @@ describe('clock skew of the crawler at and beyond the DPoP window', () => {
       worker = await spawnWorker(ms)
       const mine = [spaces[5 + i]!]
       await addSpace(mine[0]!)
-      await waitUntil(`repos at head with the clock off by ${ms} ms`, () => atHead(mine), 120_000, 500)
+      await waitFor(`repos at head with the clock off by ${ms} ms`, () => atHead(mine), 120_000, 500)
       const metrics = await scrape(workerMetricsPort)
       const hostErrors = counter(metrics, 'spaceview_host_errors_total')
       tally({

@@ -26,7 +26,7 @@ import type { Account } from '../../../src/devnet/accounts.js'
 import type { FaultSpec } from '../../../src/devnet/faults.js'
 import type { DeadLetter } from '../../../src/crawler/queues.js'
 import { bytesEqual } from '../../../src/protocol/bytes.js'
-import { lostAndForged, metricSum, waitUntil, type Rig } from './rig.js'
+import { lostAndForged, metricSum, waitFor, type Rig } from './rig.js'
 import { delta } from './fault-scenarios.js'
 import { tally } from './tally.js'
 import {
@@ -244,7 +244,7 @@ export async function runDevnetBadInput(rig: Rig, space: string, writer: Account
   let ended = false
   let letter: DeadLetter | undefined
   try {
-    await waitUntil(
+    await waitFor(
       `${c.name}: job ends`,
       async () => {
         if (c.ends === 'dead') {
@@ -276,7 +276,7 @@ export async function runDevnetBadInput(rig: Rig, space: string, writer: Account
   // Once the host behaves, the repo converges: rejection cost nothing but time.
   await crawler.enqueueSync(space, writer.did, 'manual')
   let lost = -1
-  await waitUntil(
+  await waitFor(
     `${c.name}: converges after the fault is removed`,
     async () => {
       const r = await lostAndForged(store, devnet, [space])
@@ -463,7 +463,7 @@ export async function runHostileBadInputs(rig: Rig, host: HostileHost, cases: Ho
   })
   await rig.addSpace(host.space)
 
-  await waitUntil(
+  await waitFor(
     'every forged repo is dead-lettered and the control repo is stored',
     async () => {
       for (const did of writers.keys()) if ((await deadLetters(rig, did, t0)).length === 0) return false
@@ -579,7 +579,7 @@ export async function runListReposCase(rig: Rig, host: HostileHost, c: (typeof L
   }
   await rig.addSpace(host.space)
   let letter: DeadLetter | undefined
-  await waitUntil(
+  await waitFor(
     `${c.name}: bootstrap gives up`,
     async () => {
       letter = (await spaceLetters(rig, host.space, t0))[0]
@@ -747,7 +747,7 @@ export async function runPrivateEndpointCase(rig: Rig, space: string, writer: Ac
   await rig.ctx.identity.refresh(writer.did)
   await rig.crawler.enqueueRecovery(space, writer.did, 'manual')
   let letter: DeadLetter | undefined
-  await waitUntil(
+  await waitFor(
     'private endpoint: job ends',
     async () => {
       letter = (await deadLetters(rig, writer.did, t0))[0]
@@ -779,7 +779,7 @@ export async function runPrivateEndpointCase(rig: Rig, space: string, writer: Ac
   await rig.ctx.identity.refresh(writer.did)
   await rig.crawler.enqueueSync(space, writer.did, 'manual')
   let lost = -1
-  await waitUntil(
+  await waitFor(
     'private endpoint: converges',
     async () => {
       const r = await lostAndForged(rig.store, rig.devnet, [space])

@@ -11,7 +11,7 @@
 import { expect } from '@jest/globals'
 import type { FaultSpec } from '../../../src/devnet/faults.js'
 import type { HttpTimeouts } from '../../../src/crawler/http-client.js'
-import { lostAndForged, metricSum, waitUntil, type Rig } from './rig.js'
+import { lostAndForged, metricSum, waitFor, type Rig } from './rig.js'
 import { tally } from './tally.js'
 import { SecretBox } from '../../../src/crawler/secret-box.js'
 import { exportDpopKey, generateDpopKey } from '../../../src/protocol/dpop.js'
@@ -151,7 +151,7 @@ export async function runFaultScenario(rig: Rig, space: string, s: FaultScenario
       .filter((f) => ids.includes(f.id))
       .reduce((n, f) => n + f.fired, 0)
   await rig.addSpace(space)
-  await waitUntil(`${s.name}: faults firing`, async () =>
+  await waitFor(`${s.name}: faults firing`, async () =>
     s.clearWhen
       ? fired() >= s.minFired && (await grew(s.clearWhen)) >= s.clearWhen.atLeast
       : fired() >= s.minFired,
@@ -161,7 +161,7 @@ export async function runFaultScenario(rig: Rig, space: string, s: FaultScenario
 
   let outcome = { lost: -1, forged: -1 }
   try {
-    await waitUntil(
+    await waitFor(
       `${s.name}: merged view equals ground truth after the faults cleared`,
       async () => {
         outcome = await lostAndForged(rig.store, rig.devnet, [space])
@@ -246,7 +246,7 @@ export async function runCredentialExpiry(rig: Rig, space: string): Promise<void
   })
   try {
     await rig.crawler.enqueueSync(space, writer.did, 'manual')
-    await waitUntil(
+    await waitFor(
       'writer at head after the credential expired mid-pagination',
       async () => {
         const head = rig.devnet.repoHead(space, writer.did)
