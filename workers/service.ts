@@ -108,8 +108,7 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
       store,
       metrics,
       isSynced: (space: string) => ctx.sessions.hasSpace(space),
-      enqueueSync: (space: string, repo: string, hintAt: number) =>
-        crawler.enqueueSync(space, repo, 'notify', hintAt),
+      enqueueSync: (space: string, repo: string, hintAt: number) => crawler.hint(space, repo, hintAt),
       spaceDeleted: async (space: string) => {
         await crawler.spaceDeleted(space)
         await api?.acl.invalidate(space)

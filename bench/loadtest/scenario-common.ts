@@ -51,9 +51,12 @@ export type BlPhase = PhaseMeasure<BaselineStats>
 export const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 export const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`
 
+/** Display name of this process (devnet and the load generator run here) in process figures. */
+export const ORCHESTRATOR_PROCESS = 'orchestrator (devnet + load generator)'
+
 export function procList(env: RunEnv, name: string, pid: number): Array<[string, number]> {
   const list: Array<[string, number]> = [
-    ['orchestrator (devnet + load generator)', process.pid],
+    [ORCHESTRATOR_PROCESS, process.pid],
     [name, pid],
   ]
   if (env.redis.pid !== undefined) list.push(['redis-server', env.redis.pid])

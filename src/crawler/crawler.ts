@@ -3,7 +3,8 @@
  *
  *   space-bootstrap  credential → store space → listRepos → repo-sync per writer; schedules; registerNotify
  *   sweep            (scheduled per space) listRepos hints vs our state → repo-sync for what differs
- *   repo-sync        listRepoOps from our rev, verified → store; divergence → repo-recovery
+ *   repo-sync        listRepoOps from our rev, verified → store (again, a bounded number of times, while
+ *                    hints for the repo keep arriving); divergence → repo-recovery
  *   repo-recovery    getRepo CAR, verified → new generation swapped in
  *   notify-renewal   (scheduled per space) registerNotify well before the 24 h expiry
  *   dead-letter      jobs that used up their attempts, with the reason
@@ -11,9 +12,14 @@
  * Invariants: job ids are hashes of (space, repo), so duplicates coalesce while queued — and only while
  * queued: a job that used up its attempts is copied to dead-letter and removed, because BullMQ ignores an
  * add whose id a kept failed job still holds, and the repo (or space) would never be pulled again; a hint that
- * arrives while its repo's job runs sets a dirty flag and the job is queued again when it completes, so
- * no hint is lost to coalescing; jobs that cannot reach their host right now (busy, rate limited, open
- * circuit) move themselves to the delayed set instead of holding a worker slot; every processor re-reads
+ * arrives while its repo's job runs sets a dirty flag, and the job pulls again (or is queued again when it
+ * completes), so no hint is lost to coalescing. The dirty flag holds the time of the first hint since the
+ * repo's last pull started (a pull deletes it when it starts): notifications are merged per repo in
+ * process (hint-batcher.ts) and a notification that finds a fresh flag adds no job, because one that has
+ * not started yet — or the next pull of the one running — will pull its write; a flag older than
+ * DIRTY_FRESH_MS no longer vouches for that (its job may have been lost with a crashed process), and the
+ * hint adds the job again; jobs that cannot reach their host right now (busy, rate limited, open circuit)
+ * move themselves to the delayed set instead of holding a worker slot; every processor re-reads
  * state when it runs, so retries and duplicates are harmless; N worker processes give the same result as
  * one. A space's sweep schedule is installed when the space is added, and a sweep of a space that never
  * finished its bootstrap runs the bootstrap: a bootstrap that used up its attempts (space host down or
@@ -32,6 +38,7 @@ import { deferralDelayMs, HostBusyError } from './host-call.js'
 import { NeedsAuthorizationError, SpaceDeletedError } from './credential-manager.js'
 import { isSpaceCallError } from './space-errors.js'
 import { getSpaceStatus, setSpaceStatus } from './space-status.js'
+import { HintBatcher, type Hint } from './hint-batcher.js'
 
 export interface CrawlerOptions {
   /** Queues this process works on (default: all). Any process may enqueue to any queue. */
@@ -54,6 +61,31 @@ export interface CrawlerOptions {
 }
 
 const dirtyKey = (space: string, repo: string) => `sv:dirty:${space}|${repo}`
+const DIRTY_TTL_SEC = 3600
+/** Pulls one repo-sync job makes at most while hints keep arriving for its repo (runSync). */
+const SYNC_ROUNDS = 8
+/** A dirty flag younger than this stands for a sync that is queued or will be re-run (module comment). */
+const DIRTY_FRESH_MS = 10_000
+/**
+ * KEYS: the dirty flags of a batch of hinted repos; ARGV: their hint times (ms), then the TTL (s) and
+ * DIRTY_FRESH_MS. Per repo: a fresh flag is kept and answers 0 (a sync will pull the hinted write);
+ * otherwise the flag is set to the hint time and answers 1 (add the job). One script for the whole batch.
+ */
+const MARK_DIRTY = `local n = #KEYS
+local ttl, fresh = ARGV[n + 1], tonumber(ARGV[n + 2])
+local out = {}
+for i = 1, n do
+  local old = tonumber(redis.call('GET', KEYS[i]) or '')
+  if old and tonumber(ARGV[i]) - old < fresh then
+    out[i] = 0
+  else
+    redis.call('SET', KEYS[i], ARGV[i], 'EX', ttl)
+    out[i] = 1
+  end
+end
+return out`
+const MARK_DIRTY_COMMAND = 'spaceviewMarkDirty'
+type MarkDirty = (...args: Array<string | number>) => Promise<number[]>
 const sweepLockKey = (space: string) => `sv:sweep-lock:${space}`
 /** A sweep lock outlives a crashed worker by at most this long (sweeps run far shorter). */
 const SWEEP_LOCK_MS = 60_000
@@ -70,6 +102,7 @@ export class Crawler {
   /** The workers' own (blocking) connections: BullMQ leaves a connection it was given open on close. */
   private readonly workerConnections: Redis[] = []
   private readonly releaseIfOwner: ReleaseIfOwner
+  private readonly hints = new HintBatcher((batch) => this.flushHints(batch))
 
   constructor(
     private readonly ctx: SyncContext,
@@ -79,6 +112,8 @@ export class Crawler {
     const redis = ctx.redis
     if (!(RELEASE_IF_OWNER_COMMAND in redis))
       redis.defineCommand(RELEASE_IF_OWNER_COMMAND, { numberOfKeys: 1, lua: RELEASE_IF_OWNER })
+    // No fixed key count: the first argument of each call says how many keys follow.
+    if (!(MARK_DIRTY_COMMAND in redis)) redis.defineCommand(MARK_DIRTY_COMMAND, { lua: MARK_DIRTY })
     this.releaseIfOwner = (redis as unknown as Record<string, ReleaseIfOwner>)[
       RELEASE_IF_OWNER_COMMAND
     ]!.bind(redis)
@@ -147,7 +182,53 @@ export class Crawler {
 
   /** Queues a sync; if one for the same repo is running, marks it dirty so it runs again after. */
   async enqueueSync(space: string, repo: string, cause: RepoJob['cause'], hintAt?: number): Promise<void> {
-    await this.ctx.redis.set(dirtyKey(space, repo), '1', 'EX', 3600)
+    // The mark holds a hint time only for hints (0 otherwise), so a re-run never counts as notify → visible.
+    await this.ctx.redis.set(dirtyKey(space, repo), String(hintAt ?? 0), 'EX', DIRTY_TTL_SEC)
+    await this.addSync(space, repo, cause, hintAt)
+  }
+
+  /**
+   * A verified notification's hint: merged with others in process, then one Redis round trip per batch
+   * marks the repos dirty, and only repos without a fresh mark get a job (module comment). Resolves once
+   * the hint is recorded.
+   */
+  hint(space: string, repo: string, hintAt: number): Promise<void> {
+    return this.hints.add(space, repo, hintAt)
+  }
+
+  private async flushHints(hints: Hint[]): Promise<void> {
+    const markDirty = (this.ctx.redis as unknown as Record<string, MarkDirty>)[MARK_DIRTY_COMMAND]!
+    const fresh = await markDirty.call(
+      this.ctx.redis,
+      hints.length,
+      ...hints.map((h) => dirtyKey(h.space, h.repo)),
+      ...hints.map((h) => h.hintAt),
+      DIRTY_TTL_SEC,
+      DIRTY_FRESH_MS,
+    )
+    const add = hints.filter((_, i) => fresh[i] === 1)
+    if (add.length === 0) return
+    try {
+      await this.queues['repo-sync'].addBulk(
+        add.map((h) => ({
+          name: 'sync',
+          data: { space: h.space, repo: h.repo, cause: 'notify', hintAt: h.hintAt } satisfies RepoJob,
+          opts: this.jobOptions(jobId('repo-sync', h.space, h.repo)),
+        })),
+      )
+    } catch (err) {
+      // Marks without a job would make the next hints skip their add until the marks age out.
+      await this.ctx.redis.del(...add.map((h) => dirtyKey(h.space, h.repo))).catch(() => undefined)
+      throw err
+    }
+  }
+
+  private async addSync(
+    space: string,
+    repo: string,
+    cause: RepoJob['cause'],
+    hintAt?: number,
+  ): Promise<void> {
     const data: RepoJob = hintAt === undefined ? { space, repo, cause } : { space, repo, cause, hintAt }
     await this.queues['repo-sync'].add('sync', data, this.jobOptions(jobId('repo-sync', space, repo)))
   }
@@ -284,26 +365,42 @@ export class Crawler {
     return { writers: res.writers, stale: res.stale.length }
   }
 
+  /**
+   * One repo-sync job: a pull, and again while hints arrived during the previous one (the repo's dirty
+   * mark), up to SYNC_ROUNDS pulls. Going round in the job saves a trip through the queue per pull of a
+   * busy repo; the bound keeps one busy repo from holding a worker slot, and a mark left after the last
+   * round re-queues the repo when the job completes (onCompleted).
+   */
   private async runSync(data: RepoJob): Promise<unknown> {
     const { space, repo } = data
-    await this.ctx.redis.del(dirtyKey(space, repo))
-    const res = await syncRepo(this.ctx, space, repo).catch((err) =>
-      this.repoFailure(space, repo, err, 'incremental'),
-    )
-    if (!res) return null
-    if (res.kind === 'needs_recovery') {
-      // If a recovery of this repo is already running, this add coalesces into it, and its CAR may predate
-      // the hint that brought us here: the flag makes the recovery's completion pull once more.
-      await this.ctx.redis.set(recoverDirtyKey(space, repo), '1', 'EX', 3600)
-      await this.enqueueRecovery(space, repo, 'divergence')
+    const key = dirtyKey(space, repo)
+    await this.ctx.redis.del(key)
+    let hintAt = data.hintAt
+    for (let round = 1; ; round++) {
+      const res = await syncRepo(this.ctx, space, repo).catch((err) =>
+        this.repoFailure(space, repo, err, 'incremental'),
+      )
+      if (!res) return null
+      if (res.kind === 'needs_recovery') {
+        // If a recovery of this repo is already running, this add coalesces into it, and its CAR may predate
+        // the hint that brought us here: the flag makes the recovery's completion pull once more.
+        await this.ctx.redis.set(recoverDirtyKey(space, repo), '1', 'EX', 3600)
+        await this.enqueueRecovery(space, repo, 'divergence')
+        return res
+      }
+      if (res.kind === 'synced') {
+        this.ctx.metrics.repoSyncs.inc({ mode: 'incremental', outcome: 'ok' })
+        if (res.upserts) this.ctx.metrics.recordsStored.inc({ op: 'update' }, res.upserts)
+        if (res.deletes) this.ctx.metrics.recordsStored.inc({ op: 'delete' }, res.deletes)
+        if (hintAt) this.ctx.metrics.syncNotifyToVisible.observe((Date.now() - hintAt) / 1000)
+      }
+      if ((res.kind !== 'synced' && res.kind !== 'unchanged') || round >= SYNC_ROUNDS) return res
+      // Taking the mark is the start of the next pull, as the DEL above was of this one.
+      const mark = await this.ctx.redis.getdel(key)
+      if (mark === null) return res
+      const at = Number(mark)
+      hintAt = at > 0 ? at : undefined
     }
-    if (res.kind === 'synced') {
-      this.ctx.metrics.repoSyncs.inc({ mode: 'incremental', outcome: 'ok' })
-      if (res.upserts) this.ctx.metrics.recordsStored.inc({ op: 'update' }, res.upserts)
-      if (res.deletes) this.ctx.metrics.recordsStored.inc({ op: 'delete' }, res.deletes)
-      if (data.hintAt) this.ctx.metrics.syncNotifyToVisible.observe((Date.now() - data.hintAt) / 1000)
-    }
-    return res
   }
 
   /** Host answers about the repo's account: hide, re-resolve, or give up on this job. */
@@ -351,9 +448,17 @@ export class Crawler {
   private async onCompleted(queue: QueueName, job: Job): Promise<void> {
     if (queue !== 'repo-sync' && queue !== 'repo-recovery') return
     const { space, repo } = job.data as RepoJob
-    // A hint arrived while this job ran (its add was coalesced into the running job): run once more.
-    const key = queue === 'repo-sync' ? dirtyKey(space, repo) : recoverDirtyKey(space, repo)
-    if ((await this.ctx.redis.exists(key)) === 1) await this.enqueueSync(space, repo, 'dirty')
+    // A hint arrived while this job ran (its add was coalesced into the running job): run once more. The
+    // sync's dirty flag holds when that hint arrived, for the notify → visible lag.
+    if (queue === 'repo-sync') {
+      const mark = await this.ctx.redis.get(dirtyKey(space, repo))
+      if (mark === null) return
+      const at = Number(mark)
+      await this.addSync(space, repo, 'dirty', at > 0 ? at : undefined)
+      return
+    }
+    if ((await this.ctx.redis.exists(recoverDirtyKey(space, repo))) === 1)
+      await this.enqueueSync(space, repo, 'dirty')
   }
 
   private async onFailed(queue: QueueName, job: Job | undefined, err: Error): Promise<void> {

@@ -9,6 +9,11 @@
  * token for it (admin endpoint; the space then has a credential and no session until one is added). A
  * session that the member's PDS or the authority refuses is marked refused (with a bounded reason) and
  * skipped until replaced, so one revoked member does not stop the space while another can still renew.
+ *
+ * `hasSpace` remembers a yes in process for a few seconds: every notification asks, and a Redis round trip
+ * per notification was one of the largest costs of receiving them. A space removed by another process may
+ * so still count as synced here for that long (its hints then queue a sync that finds nothing to do); one
+ * removed by this process is forgotten at once. A no is always asked again.
  */
 import type { Redis } from 'ioredis'
 import type { SecretBox } from './secret-box.js'
@@ -38,10 +43,16 @@ export interface SessionInfo {
 }
 
 const SPACES = 'sv:spaces'
+/** How long a yes from `hasSpace` is remembered, and for how many spaces at most. */
+const KNOWN_SPACE_MS = 10_000
+const KNOWN_SPACES_LIMIT = 100_000
 const sessionsKey = (space: string) => `sv:sessions:${space}`
 const refusedKey = (space: string) => `sv:sessions-refused:${space}`
 
 export class SessionStore {
+  /** Spaces Redis said are synced, until when (ms); see the module comment. */
+  private readonly known = new Map<string, number>()
+
   constructor(
     private readonly redis: Redis,
     private readonly box: SecretBox,
@@ -67,7 +78,18 @@ export class SessionStore {
   }
 
   async hasSpace(space: string): Promise<boolean> {
-    return (await this.redis.sismember(SPACES, space)) === 1
+    const now = Date.now()
+    if ((this.known.get(space) ?? 0) > now) return true
+    this.known.delete(space)
+    const synced = (await this.redis.sismember(SPACES, space)) === 1
+    if (synced) {
+      if (this.known.size >= KNOWN_SPACES_LIMIT) {
+        const oldest = this.known.keys().next().value
+        if (oldest !== undefined) this.known.delete(oldest)
+      }
+      this.known.set(space, now + KNOWN_SPACE_MS)
+    }
+    return synced
   }
 
   /** Sessions not marked refused, in a stable order. */
@@ -99,6 +121,7 @@ export class SessionStore {
 
   /** Stops syncing a space and forgets its sessions (after a verified deletion or by an operator). */
   async removeSpace(space: string): Promise<void> {
+    this.known.delete(space)
     await this.redis.multi().srem(SPACES, space).del(sessionsKey(space), refusedKey(space)).exec()
   }
 }

@@ -49,6 +49,8 @@ interface ExtraDid {
   did: string
   label: string
   services: PublishedService[]
+  /** Its TEST key's did:key, derived on first resolution (every notification resolves its target). */
+  didKey?: string
 }
 
 const CONTEXT = [
@@ -88,12 +90,12 @@ export class DidDirectory {
     }
     const extra = this.extras.get(did)
     if (!extra) return null
-    const keypair = await deriveTestKeypair(this.seed, 'service', extra.label)
+    extra.didKey ??= (await deriveTestKeypair(this.seed, 'service', extra.label)).did()
     return {
       '@context': CONTEXT,
       id: did,
       alsoKnownAs: [],
-      verificationMethod: [atprotoKey(did, keypair.did())],
+      verificationMethod: [atprotoKey(did, extra.didKey)],
       service: extra.services.map((s) => ({ id: `#${s.id}`, type: s.type, serviceEndpoint: s.endpoint })),
     }
   }

@@ -7,7 +7,10 @@
  * Invariants: bytes are identical to the canonical encoder (map keys ordered length-first, then bytewise;
  * shortest-form lengths and integers; CID links as tag 42 over 0x00 + CID bytes) and the CID string equals
  * the library's — the tests compare both with @atproto/lex-cbor / encodeRecordJson. Anything outside the
- * supported shapes throws rather than guessing.
+ * supported shapes throws rather than guessing. `encodeIfPlain` takes hostile input (a write's record): it
+ * encodes only values made of ASCII strings, small non-negative integers, plain maps (no `$`-prefixed key
+ * but `$type`) and sole-key `$link` objects, and answers undefined for anything else, which the caller
+ * then sends through the data-model path with its full validation.
  */
 import { parseCid } from '@atproto/lex-data'
 import { createSHA256 } from 'hash-wasm'
@@ -153,4 +156,40 @@ export function blockCidString(bytes: Uint8Array): string {
   }
   if (bits > 0) out += BASE32[(buffer << (5 - bits)) & 31]
   return out
+}
+
+/** Whether a JSON value is in the narrow shape `encodeIfPlain` accepts (see the module comment). */
+function isPlain(value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return isAscii(value)
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 && value < 0x100000000
+  if (depth > 32 || typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false
+  const keys = Object.keys(value)
+  const obj = value as Record<string, unknown>
+  if (keys.includes('$link')) return keys.length === 1 && typeof obj['$link'] === 'string'
+  for (const k of keys) {
+    if (!isAscii(k) || (k.startsWith('$') && k !== '$type')) return false
+    if (!isPlain(obj[k], depth + 1)) return false
+  }
+  return true
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false
+  return true
+}
+
+/**
+ * Canonical bytes and CID string of a record in the plain shape, or undefined (use the data-model path).
+ * A `$link` that is not a CID also answers undefined, so the data-model path reports it.
+ */
+export function encodeIfPlain(value: unknown): { bytes: Uint8Array; cid: string } | undefined {
+  if (!isPlain(value, 0)) return undefined
+  let bytes: Uint8Array
+  try {
+    bytes = encodeFast(value as FastValue)
+  } catch {
+    return undefined
+  }
+  return { bytes, cid: blockCidString(bytes) }
 }

@@ -8,7 +8,9 @@
  * - delegation token (getSpaceCredential): `Authorization: Bearer <token>` + a proof without `ath`; the
  *   token's (iss, jti) is consumed only after the proof verified, so a bad proof does not burn the token.
  * - service auth (notifyWrite between hosts): Bearer JWT, signature by the issuer's `#atproto` key and
- *   `lxm`; the audience is checked by the handler (it depends on the body), as in the reference.
+ *   `lxm`; the audience is checked by the handler (it depends on the body), as in the reference. A token
+ *   whose signature verified is remembered until it expires (senders reuse a token for a while), so a
+ *   repeat costs no signature check; a hit still re-checks `lxm`, expiry and the issuer's current key.
  * - member session: `Authorization: Bearer <access token>` handed out by devnet in place of OAuth, or a
  *   real OAuth session from the host's authorization server (`Authorization: DPoP <oauth access token>` +
  *   proof with ath and the server nonce, oauth-server.ts); it identifies an account for writes, delegation
@@ -23,7 +25,7 @@ import { isProtocolError, type ProtocolError, type ProtocolErrorReason } from '.
 import { verifyDelegationToken } from '../protocol/delegation-token.js'
 import { verifyDpopProof, type VerifiedDpopProof } from '../protocol/dpop.js'
 import { parseJws, peekJwsHeader } from '../protocol/jws.js'
-import { verifyServiceAuth } from '../protocol/service-auth.js'
+import { serviceAuthKeyId, splitIssuer, verifyServiceAuth } from '../protocol/service-auth.js'
 import { SPACE_CREDENTIAL_TYP, verifySpaceCredential } from '../protocol/space-credential.js'
 import { SPACE_TOKEN_CLOCK_SKEW_SEC } from '../protocol/space-token.js'
 import { checkNotExpired, unixNow } from '../protocol/token-claims.js'
@@ -76,6 +78,19 @@ interface CachedCredential {
 
 const CREDENTIAL_CACHE_LIMIT = 10_000
 
+interface CachedServiceAuth {
+  iss: string
+  aud: string
+  lxm: string | undefined
+  exp: number
+  /** The DID and key id the signature verified under, and that key. */
+  issuerDid: string
+  keyId: string
+  didKey: string
+}
+
+const SERVICE_AUTH_CACHE_LIMIT = 10_000
+
 /** Maps a token verification failure to the reference's 401 error name. */
 export function tokenError(err: unknown): XrpcError {
   if (!isProtocolError(err)) throw err
@@ -117,6 +132,8 @@ export class HostAuth {
    * re-checks expiry and that the issuer's current key is the one the signature verified under.
    */
   private readonly credentials = new Map<string, CachedCredential>()
+  /** Service-auth tokens whose signature verified (see the module comment). */
+  private readonly serviceTokens = new Map<string, CachedServiceAuth>()
 
   constructor(
     private readonly origin: string,
@@ -310,6 +327,16 @@ export class HostAuth {
     const { scheme, token } = splitAuthorization(ctx)
     if (scheme !== 'bearer')
       throw new XrpcError(400, 'InvalidToken', 'Service auth must use the Bearer scheme')
+    const hit = this.serviceTokens.get(token)
+    if (
+      hit &&
+      hit.lxm === lxm &&
+      unixNow() <= hit.exp &&
+      (await this.resolver.resolveKey(hit.issuerDid, hit.keyId, false)) === hit.didKey
+    ) {
+      return { iss: hit.iss, aud: hit.aud }
+    }
+    if (hit) this.serviceTokens.delete(token)
     let aud: unknown
     try {
       aud = parseJws(token).payload['aud']
@@ -317,15 +344,34 @@ export class HostAuth {
       throw tokenError(err)
     }
     if (typeof aud !== 'string') throw unauthorized('BadJwtAudience', 'service auth token has no "aud"')
+    let verified
     try {
-      const verified = await verifyServiceAuth(token, {
+      verified = await verifyServiceAuth(token, {
         audience: aud,
         lxm,
         resolveKey: this.resolver.resolveKey,
       })
-      return { iss: verified.claims.iss, aud }
     } catch (err) {
       throw tokenError(err)
     }
+    const { claims, issuerDid } = verified
+    const keyId = serviceAuthKeyId(splitIssuer(claims.iss).fragment)
+    const didKey = await this.resolver.resolveKey(issuerDid, keyId, false)
+    if (didKey !== null) {
+      if (this.serviceTokens.size >= SERVICE_AUTH_CACHE_LIMIT) {
+        const oldest = this.serviceTokens.keys().next().value
+        if (oldest !== undefined) this.serviceTokens.delete(oldest)
+      }
+      this.serviceTokens.set(token, {
+        iss: claims.iss,
+        aud,
+        lxm: claims.lxm,
+        exp: claims.exp,
+        issuerDid,
+        keyId,
+        didKey,
+      })
+    }
+    return { iss: claims.iss, aud }
   }
 }

@@ -8,6 +8,9 @@
  * - Targets are resolved at send time (a registration is re-resolved at every delivery).
  * - Member PDS → authority uses aud = the bare authority DID; authority → service uses aud = the
  *   registered service id verbatim; every token names its method in `lxm` and lives 60 s.
+ * - A token is reused for the same (issuer key, aud, lxm) during the first half of its lifetime: service
+ *   auth has no replay rule (SPEC §3.4: no jti store), and minting one per notification was a signature per
+ *   hop per write. Receivers still get at least 30 s of validity. Corrupted (fault) tokens are never reused.
  * - `checkUserAccess` fails closed: any error, timeout, non-200 or non-`true` answer denies.
  * - Faults: `dropNotifications` swallows a notification, `expiredTokens` / `wrongAudienceTokens` corrupt
  *   the service-auth token it carries.
@@ -15,10 +18,11 @@
  */
 import type { Logger } from 'pino'
 import { encodeBase64 } from '../protocol/bytes.js'
-import { createServiceAuth } from '../protocol/service-auth.js'
+import { createServiceAuth, SERVICE_AUTH_LIFETIME_SEC } from '../protocol/service-auth.js'
 import { parseSpaceUri } from '../protocol/space-uri.js'
 import type { Account, AccountRegistry } from './accounts.js'
 import type { Faults, FaultTarget } from './faults.js'
+import { httpCall } from './http-call.js'
 import type { IdentityResolver } from './identity-resolver.js'
 
 export const NOTIFY_WRITE = 'com.atproto.space.notifyWrite'
@@ -32,9 +36,15 @@ export interface NotifierStats {
   dropped: number
 }
 
+/** How long a minted token is reused (of its SERVICE_AUTH_LIFETIME_SEC). */
+const TOKEN_REUSE_SEC = SERVICE_AUTH_LIFETIME_SEC / 2
+const TOKEN_CACHE_LIMIT = 10_000
+
 export class Notifier {
   readonly stats: NotifierStats = { sent: 0, delivered: 0, failed: 0, dropped: 0 }
   private readonly pending = new Set<Promise<void>>()
+  /** Minted header values by (issuer DID, key version, aud, lxm), with when they stop being reused (s). */
+  private readonly tokens = new Map<string, { header: string; until: number }>()
 
   constructor(
     private readonly accounts: AccountRegistry,
@@ -60,29 +70,40 @@ export class Notifier {
   private async serviceAuth(iss: Account, aud: string, lxm: string, target: FaultTarget): Promise<string> {
     const expired = this.faults.match('expiredTokens', target)
     const wrongAud = this.faults.match('wrongAudienceTokens', target)
+    const reusable = !expired && !wrongAud
+    const key = `${iss.did}\n${iss.keyVersion}\n${aud}\n${lxm}`
+    const now = Date.now() / 1000
+    const cached = reusable ? this.tokens.get(key) : undefined
+    if (cached && now < cached.until) return cached.header
     const jwt = await createServiceAuth({
       keypair: await this.accounts.keypair(iss),
       iss: iss.did,
       aud: wrongAud ? `${aud}#wrong-audience` : aud,
       lxm,
-      ...(expired ? { now: Date.now() / 1000 - 300 } : {}),
+      ...(expired ? { now: now - 300 } : { now }),
     })
-    return `Bearer ${jwt}`
+    const header = `Bearer ${jwt}`
+    if (reusable) {
+      this.tokens.delete(key)
+      if (this.tokens.size >= TOKEN_CACHE_LIMIT) {
+        const oldest = this.tokens.keys().next().value
+        if (oldest !== undefined) this.tokens.delete(oldest)
+      }
+      this.tokens.set(key, { header, until: now + TOKEN_REUSE_SEC })
+    }
+    return header
   }
 
-  private async post(
-    endpoint: string,
-    nsid: string,
-    authorization: string,
-    body: unknown,
-  ): Promise<Response> {
-    return fetch(`${endpoint}/xrpc/${nsid}`, {
+  /** POSTs a notification; resolves to the HTTP status (rejects on a network error or timeout). */
+  private async post(endpoint: string, nsid: string, authorization: string, body: unknown): Promise<number> {
+    const res = await httpCall({
       method: 'POST',
+      url: `${endpoint}/xrpc/${nsid}`,
       headers: { authorization, 'content-type': 'application/json' },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(this.timeoutMs),
-      redirect: 'error',
+      timeoutMs: this.timeoutMs,
     })
+    return res.status
   }
 
   private async send(
@@ -105,12 +126,11 @@ export class Notifier {
     }
     this.stats.sent++
     try {
-      const res = await this.post(endpoint, nsid, await this.serviceAuth(iss, aud, nsid, target), body)
-      await res.body?.cancel()
-      if (res.ok) this.stats.delivered++
+      const status = await this.post(endpoint, nsid, await this.serviceAuth(iss, aud, nsid, target), body)
+      if (status >= 200 && status < 300) this.stats.delivered++
       else {
         this.stats.failed++
-        this.logger.info({ serviceId, nsid, status: res.status }, 'devnet: notification refused')
+        this.logger.info({ serviceId, nsid, status }, 'devnet: notification refused')
       }
     } catch (err) {
       this.stats.failed++
@@ -143,17 +163,17 @@ export class Notifier {
       const endpoint = await this.resolver.serviceEndpoint(managingApp)
       if (!endpoint) return false
       const target = { host: authority.host, space: params['space'] ?? '', method: CHECK_USER_ACCESS }
-      const res = await fetch(`${endpoint}/xrpc/${CHECK_USER_ACCESS}?${new URLSearchParams(params)}`, {
+      const res = await httpCall({
+        method: 'GET',
+        url: `${endpoint}/xrpc/${CHECK_USER_ACCESS}?${new URLSearchParams(params)}`,
         headers: { authorization: await this.serviceAuth(authority, managingApp, CHECK_USER_ACCESS, target) },
-        signal: AbortSignal.timeout(this.timeoutMs),
-        redirect: 'error',
+        timeoutMs: this.timeoutMs,
+        readBody: true,
+        maxBodyBytes: 64 * 1024,
       })
-      if (res.status !== 200) {
-        await res.body?.cancel()
-        return false
-      }
-      const body = (await res.json()) as { authorized?: unknown }
-      return body.authorized === true
+      if (res.status !== 200 || !res.body) return false
+      const body = JSON.parse(res.body.toString('utf8')) as { authorized?: unknown } | null
+      return body?.authorized === true
     } catch {
       return false
     }

@@ -12,6 +12,7 @@
  * - The LtHash state is computed from the current set the first time it is needed and maintained
  *   incrementally afterwards, so it always equals the fold of the current set.
  * - An op carries `value` only while its cid is still the path's current cid.
+ * - A current record's JSON value is shared between readers: treat it as read-only.
  */
 import { LtHash, recordElement } from '../protocol/lthash.js'
 import { decodeBlock, recordToJson } from '../protocol/record-codec.js'
@@ -48,6 +49,8 @@ interface OverlayEntry {
   cid: string
   bytes: Uint8Array
   rev: string
+  /** JSON form of `bytes`, decoded on first read (every syncer's listRepoOps reads new records). */
+  value?: Record<string, unknown>
 }
 
 export interface RecordRef {
@@ -112,11 +115,18 @@ export class PermissionedRepo {
     const o = this.overlay.get(path)
     if (o === null) return undefined
     if (o) {
-      const value = recordToJson(decodeBlock(o.bytes, 'malformed_op', 'stored record')) as Record<
+      o.value ??= recordToJson(decodeBlock(o.bytes, 'malformed_op', 'stored record')) as Record<
         string,
         unknown
       >
-      return { ...o, value }
+      return {
+        collection: o.collection,
+        rkey: o.rkey,
+        cid: o.cid,
+        bytes: o.bytes,
+        rev: o.rev,
+        value: o.value,
+      }
     }
     const i = this.history?.indexOf(collection, rkey)
     if (i === undefined || !this.history) return undefined
@@ -124,8 +134,12 @@ export class PermissionedRepo {
     return { ...r, rev: this.history.lastWriteRev(i) }
   }
 
+  /** The current CID at a path, or undefined (without decoding the value: every write asks). */
   currentCid(collection: string, rkey: string): string | undefined {
-    return this.get(collection, rkey)?.cid
+    const o = this.overlay.get(`${collection}/${rkey}`)
+    if (o !== undefined) return o === null ? undefined : o.cid
+    const i = this.history?.indexOf(collection, rkey)
+    return i === undefined ? undefined : this.history?.record(i).cid
   }
 
   /** Every current path, unsorted (cheap: no encoding). */

@@ -31,6 +31,7 @@ import { encodeRecordJson } from '../protocol/record-codec.js'
 import { repoCarBytes, writeRepoCar, type CarRecord } from '../protocol/repo-car-write.js'
 import { formatSpaceRecordUri, parseSpaceUri } from '../protocol/space-uri.js'
 import type { Account } from './accounts.js'
+import { encodeIfPlain } from './fast-cbor.js'
 import type { FaultKind, FaultTarget } from './faults.js'
 import type { HostContext } from './host.js'
 import { PermissionedRepo, type CurrentRecord, type PreparedWrite, type RepoOp } from './permissioned-repo.js'
@@ -444,6 +445,8 @@ export class RepoHost {
     if (typeof (record as Record<string, unknown>)['$type'] !== 'string') {
       throw invalidRequest('Record/$type must be a string')
     }
+    const plain = encodeIfPlain(record)
+    if (plain) return plain
     try {
       const { bytes, cid } = encodeRecordJson(record)
       return { bytes, cid: cid.toString() }
@@ -509,7 +512,7 @@ export class RepoHost {
     const account = await this.writer(c, input.repo)
     const prepared = this.prepare(input.collection, input.rkey, input.record)
     const exists =
-      this.ctx.repos.get(input.space, account.did)?.get(input.collection, input.rkey) !== undefined
+      this.ctx.repos.get(input.space, account.did)?.currentCid(input.collection, input.rkey) !== undefined
     this.commitWrites(account, input.space, [
       { action: exists ? 'update' : 'create', collection: input.collection, rkey: input.rkey, ...prepared },
     ])
@@ -532,7 +535,9 @@ export class RepoHost {
     })
     const account = await this.writer(c, input.repo)
     // Deleting an absent record succeeds without a new rev or a notification.
-    if (this.ctx.repos.get(input.space, account.did)?.get(input.collection, input.rkey)) {
+    if (
+      this.ctx.repos.get(input.space, account.did)?.currentCid(input.collection, input.rkey) !== undefined
+    ) {
       this.commitWrites(account, input.space, [
         { action: 'delete', collection: input.collection, rkey: input.rkey },
       ])

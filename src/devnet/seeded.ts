@@ -9,8 +9,9 @@
  * - Keys made here are TEST KEYS: anyone who knows the seed knows them. Never use devnet keys for anything
  *   but a local simulated network.
  */
-import { Secp256k1Keypair } from '@atproto/crypto'
+import type { Secp256k1Keypair } from '@atproto/crypto'
 import { createHash } from 'node:crypto'
+import { importTestKeypair } from './native-keypair.js'
 
 const TAG = 'spaceview-devnet-v1'
 
@@ -120,7 +121,6 @@ export async function deriveTestKeypair(
     const candidate = derive(seed, 'test-key', ...labels, attempt)
     const scalar = BigInt('0x' + Buffer.from(candidate).toString('hex'))
     // A sha256 output is a valid scalar with overwhelming probability; retry in the 2^-128 case it is not.
-    if (scalar > 0n && scalar < SECP256K1_ORDER)
-      return Secp256k1Keypair.import(candidate, { exportable: true })
+    if (scalar > 0n && scalar < SECP256K1_ORDER) return importTestKeypair(candidate)
   }
 }

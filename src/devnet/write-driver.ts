@@ -10,6 +10,7 @@
  * an update or delete never races another write that removed its target.
  */
 import type { Devnet } from './devnet.js'
+import { httpCall } from './http-call.js'
 import { GENERATED_COLLECTIONS } from './record-generator.js'
 import { SeededRandom } from './seeded.js'
 
@@ -195,13 +196,13 @@ export class WriteDriver {
       this.stats.creates++
     }
     try {
-      const res = await fetch(`${host}/xrpc/com.atproto.space.${nsid}`, {
+      const res = await httpCall({
         method: 'POST',
+        url: `${host}/xrpc/com.atproto.space.${nsid}`,
         headers: { authorization: `Bearer ${account.accessToken}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
       })
-      await res.body?.cancel()
-      return res.ok
+      return res.status >= 200 && res.status < 300
     } catch {
       return false
     }

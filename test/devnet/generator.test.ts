@@ -7,7 +7,7 @@ import { generateDpopKey } from '../../src/protocol/dpop.js'
 import { openRepoCar } from '../../src/protocol/repo-car.js'
 import { startDevnet, type Devnet } from '../../src/devnet/devnet.js'
 import { encodeRecordJson } from '../../src/protocol/record-codec.js'
-import { encodeFast } from '../../src/devnet/fast-cbor.js'
+import { encodeFast, encodeIfPlain } from '../../src/devnet/fast-cbor.js'
 import { GeneratedHistory } from '../../src/devnet/record-generator.js'
 import { chunks, xrpc } from './helpers.js'
 
@@ -140,4 +140,34 @@ test('the fast record encoder agrees with the data-model encoder on generated re
   expect(() => encodeFast({ n: -1 })).toThrow(/non-negative/)
   const nonAscii = { $type: 'com.example.devnet.post', text: 'grüße ✓', nested: { b: 1, aa: 'x' } }
   expect(Buffer.from(encodeFast(nonAscii))).toEqual(Buffer.from(encodeRecordJson(nonAscii).bytes))
+})
+
+test('the write path encodes plain records fast, identically, and leaves every other shape to the data model', () => {
+  const plain = [
+    { $type: 'com.example.devnet.post', text: 'driver write 7', createdAt: '2026-11-26T17:00:00.000Z' },
+    { $type: 'com.example.devnet.post', n: 3, nested: { aa: 'x', b: 4294967295 } },
+    {
+      $type: 'com.example.devnet.post',
+      ref: { $link: 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm' },
+    },
+  ]
+  for (const value of plain) {
+    const fast = encodeIfPlain(value)
+    const ref = encodeRecordJson(value)
+    expect(fast).toEqual({ bytes: ref.bytes, cid: ref.cid.toString() })
+  }
+  const other: unknown[] = [
+    { $type: 'x.y.z', text: 'grüße' }, // non-ASCII: the data model handles it
+    { $type: 'x.y.z', flag: true },
+    { $type: 'x.y.z', list: ['a'] },
+    { $type: 'x.y.z', n: -1 },
+    { $type: 'x.y.z', n: 1.5 },
+    { $type: 'x.y.z', n: 2 ** 32 },
+    { $type: 'x.y.z', none: null },
+    { $type: 'x.y.z', data: { $bytes: 'AAAA' } },
+    { $type: 'x.y.z', link: { $link: 'not-a-cid' } },
+    { $type: 'x.y.z', link: { $link: 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm', x: 1 } },
+    Object.assign(Object.create({ inherited: 1 }), { $type: 'x.y.z' }),
+  ]
+  for (const value of other) expect(encodeIfPlain(value)).toBeUndefined()
 })
