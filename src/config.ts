@@ -101,7 +101,7 @@ export function loadConfig(env: Env = process.env): Config {
     hostRequestsPerSec: int(env, 'SPACEVIEW_HOST_RPS', 50, 1),
     maxCarBytes: int(env, 'SPACEVIEW_MAX_CAR_BYTES', 512 * 1024 * 1024, 1024),
     jobAttempts: int(env, 'SPACEVIEW_JOB_ATTEMPTS', 5, 1),
-    workerConcurrency: int(env, 'SPACEVIEW_WORKER_CONCURRENCY', 16, 1),
+    workerConcurrency: int(env, 'SPACEVIEW_WORKER_CONCURRENCY', 64, 1),
     admissionTtlSec: int(env, 'SPACEVIEW_ADMISSION_TTL_SEC', 300, 1),
     clientId: env.SPACEVIEW_CLIENT_ID ?? '',
     clientKeyJwk: env.SPACEVIEW_CLIENT_KEY ?? '',

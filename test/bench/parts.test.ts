@@ -29,7 +29,7 @@ describe('loadtest flags', () => {
       durationSec: 30,
       apiRate: 2000,
       apiSeconds: 20,
-      hosts: 2,
+      hosts: 8,
       redisDb: 13,
       baseline: true,
     })

@@ -115,7 +115,7 @@ export const DEPLOY_ENV_VARS: readonly EnvVar[] = [
   {
     name: 'SPACEVIEW_WORKER_CONCURRENCY',
     readBy: 'spaceview',
-    default: '16',
+    default: '64',
     description: 'Jobs one worker process runs at once.',
   },
   {
