@@ -116,7 +116,8 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
       },
     }
     for (const nsid of [NOTIFY_WRITE, NOTIFY_SPACE_DELETED]) {
-      api.xrpc.routes.post(`/xrpc/${nsid}`, (req: IncomingMessage, res: ServerResponse) => {
+      // Once per write across the network: answered ahead of the XRPC server's express stack.
+      api.route('POST', `/xrpc/${nsid}`, (req: IncomingMessage, res: ServerResponse) => {
         void (async () => {
           const reply = await handleNotification(
             notifyDeps,

@@ -109,8 +109,18 @@ export interface ApiServer {
   readonly acl: AclFilter
   /** Call `membership.clear(space)` on a verified space deletion. */
   readonly membership: MembershipStore
-  /** Serves another XRPC method on this port (e.g. the crawler's notifyWrite receiver). */
+  /** Serves another XRPC method on this port. */
   mount(lexicon: unknown, config: MethodConfigOrHandler): void
+  /**
+   * A plain handler for exactly `method path` (any query string), answered straight from node:http ahead of
+   * the XRPC server (timed like every request): for endpoints that parse and answer on their own, such as
+   * the crawler's notifyWrite receiver, which is called once per write.
+   */
+  route(
+    method: 'GET' | 'POST',
+    path: string,
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+  ): void
   close(): Promise<void>
 }
 
@@ -231,7 +241,15 @@ export async function startApiServer(opts: StartApiServerOptions): Promise<ApiSe
     res.end(JSON.stringify({ error: 'NotFound', message: 'this server answers XRPC under /xrpc/ only' }))
   })
 
+  const plain = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>()
   const http: HttpServer = createServer((req, res) => {
+    const url = req.url ?? ''
+    const q = url.indexOf('?')
+    const handler = plain.get(`${req.method ?? ''} ${q === -1 ? url : url.slice(0, q)}`)
+    if (handler !== undefined) {
+      observe(req, res)
+      return void handler(req, res)
+    }
     const lane = lean.match(req)
     if (lane === undefined) return void xrpc.router(req, res)
     observe(req, res)
@@ -259,6 +277,10 @@ export async function startApiServer(opts: StartApiServerOptions): Promise<ApiSe
       xrpc.addLexicon(doc)
       method(doc.id, config)
       served.add(doc.id)
+    },
+    route(method, path, handler) {
+      plain.set(`${method} ${path}`, handler)
+      if (path.startsWith('/xrpc/')) served.add(path.slice('/xrpc/'.length))
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
