@@ -21,6 +21,8 @@ export interface CheckUserAccessCall {
   user: string
   clientId?: string
   authorized: boolean
+  /** The `jti` of the authority's service-auth token (a fresh token per call is observable). */
+  jti: string
 }
 
 export class ManagingApp {
@@ -74,13 +76,15 @@ export class ManagingApp {
       return send(400, { error: 'InvalidRequest', message: 'space must be a space ref' })
     }
     const token = (req.headers['authorization'] ?? '').replace(/^Bearer /i, '')
+    let jti: string
     try {
-      await verifyServiceAuth(token, {
+      const verified = await verifyServiceAuth(token, {
         audience: this.serviceId,
         lxm: CHECK_USER_ACCESS,
         issuer: authorityDid,
         resolveKey: this.resolver.resolveKey,
       })
+      jti = String(verified.claims.jti)
     } catch (err) {
       if (!isProtocolError(err)) throw err
       return send(401, { error: 'AuthRequired', message: err.message })
@@ -91,7 +95,7 @@ export class ManagingApp {
     if (failure === 'malformed') return send(200, { authorized: 'yes' })
     if (failure === 'hang') return
     const authorized = this.everywhere.has(user) || this.access.get(space)?.has(user) === true
-    this.calls.push({ space, user, ...(clientId !== undefined ? { clientId } : {}), authorized })
+    this.calls.push({ space, user, ...(clientId !== undefined ? { clientId } : {}), authorized, jti })
     send(200, { authorized })
   }
 }

@@ -8,9 +8,11 @@
  * - Targets are resolved at send time (a registration is re-resolved at every delivery).
  * - Member PDS → authority uses aud = the bare authority DID; authority → service uses aud = the
  *   registered service id verbatim; every token names its method in `lxm` and lives 60 s.
- * - A token is reused for the same (issuer key, aud, lxm) during the first half of its lifetime: service
- *   auth has no replay rule (SPEC §3.4: no jti store), and minting one per notification was a signature per
- *   hop per write. Receivers still get at least 30 s of validity. Corrupted (fault) tokens are never reused.
+ * - A notification token is reused for the same (issuer key, aud, lxm) during the first half of its
+ *   lifetime: service auth has no replay rule (SPEC §3.4: no jti store), and minting one per notification
+ *   was a signature per hop per write. Receivers still get at least 30 s of validity. Corrupted (fault)
+ *   tokens are never reused, and `checkUserAccess` tokens never are: a managing app may keep a jti replay
+ *   store for its callers (spaceview's API does), and a reused token would be refused there.
  * - `checkUserAccess` fails closed: any error, timeout, non-200 or non-`true` answer denies.
  * - Faults: `dropNotifications` swallows a notification, `expiredTokens` / `wrongAudienceTokens` corrupt
  *   the service-auth token it carries.
@@ -39,6 +41,8 @@ export interface NotifierStats {
 /** How long a minted token is reused (of its SERVICE_AUTH_LIFETIME_SEC). */
 const TOKEN_REUSE_SEC = SERVICE_AUTH_LIFETIME_SEC / 2
 const TOKEN_CACHE_LIMIT = 10_000
+/** Methods whose tokens are reused (see the module comment). */
+const REUSABLE_LXM = new Set([NOTIFY_WRITE, NOTIFY_SPACE_DELETED])
 
 export class Notifier {
   readonly stats: NotifierStats = { sent: 0, delivered: 0, failed: 0, dropped: 0 }
@@ -70,7 +74,7 @@ export class Notifier {
   private async serviceAuth(iss: Account, aud: string, lxm: string, target: FaultTarget): Promise<string> {
     const expired = this.faults.match('expiredTokens', target)
     const wrongAud = this.faults.match('wrongAudienceTokens', target)
-    const reusable = !expired && !wrongAud
+    const reusable = REUSABLE_LXM.has(lxm) && !expired && !wrongAud
     const key = `${iss.did}\n${iss.keyVersion}\n${aud}\n${lxm}`
     const now = Date.now() / 1000
     const cached = reusable ? this.tokens.get(key) : undefined

@@ -165,6 +165,10 @@ test('managing-app space: the app decides; errors and malformed answers fail clo
   expect(await mintError(owner, space)).toBe('ok')
   const last = devnet.managingApp.calls.at(-1)
   expect(last?.user).toBe(stranger.did)
+  // A fresh service-auth token per question: a managing app may refuse a replayed jti (spaceview does).
+  const jtis = devnet.managingApp.calls.filter((c) => c.space === space).map((c) => c.jti)
+  expect(jtis.length).toBe(2)
+  expect(new Set(jtis).size).toBe(jtis.length)
   devnet.managingApp.revoke(space, member.did)
   expect(await mintError(member, space)).toBe('400 UserNotAuthorized')
   devnet.managingApp.authorize(space, member.did)
