@@ -6,7 +6,10 @@
  * convergence when notifications are lost.
  *
  * Bootstrap also records the space in the store, snapshots its policy for the ACL (getSpace), and
- * registers for notifications. The writer set is kept in Redis for `spaceview status`.
+ * registers for notifications. The store groups the space records and snapshots of concurrent bootstraps
+ * into shared inserts, so a bootstrap costs the store no write of its own; a bootstrap that started the
+ * space's epoch reads no stored states (there are none). The writer set is kept in Redis for
+ * `spaceview status`.
  */
 import { bytesEqual, toHex } from '../protocol/bytes.js'
 import type { RepoState } from '../merge/types.js'
@@ -126,7 +129,7 @@ export async function sweepSpace(
     ctx.metrics.notifyRegistrationRenewals.inc()
     return { hints, config, registered: reg.expiresAt }
   })
-  const [answers] = await Promise.all([asked, upserted])
+  const [answers, recorded] = await Promise.all([asked, upserted])
 
   // The access snapshot (another wait for the write lane) overlaps the comparison with our state.
   const snapshot = answers.config
@@ -136,12 +139,16 @@ export async function sweepSpace(
         members: null,
       })
     : null
+  // An epoch this bootstrap started holds no repo state: nothing to compare (a bootstrap pulls every writer
+  // anyway; a state a racing sync stored since is kept unless the pulled repo is newer, repo-recovery.ts).
   const [states] = await Promise.all([
-    storedStates(
-      ctx,
-      space,
-      answers.hints.map((h) => h.did),
-    ),
+    recorded?.created === true
+      ? new Map<string, RepoState>()
+      : storedStates(
+          ctx,
+          space,
+          answers.hints.map((h) => h.did),
+        ),
     snapshot,
   ])
   const stale: string[] = []

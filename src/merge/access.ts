@@ -1,8 +1,9 @@
 /**
  * Access-control snapshots per space epoch: the space's policy and app-access rule and, when known, its
  * member list, as last fetched from the space host. One row per snapshot, so a snapshot replaces the
- * previous one as a whole (a single-row insert is atomic); the newest `fetchedAt` wins. Snapshots belong to
- * an epoch: a re-created space starts without one, and deleting a space purges them (spaces.ts).
+ * previous one as a whole (a row is inserted whole; the snapshots of many spaces share one insert, one
+ * part, all visible at once); the newest `fetchedAt` wins. Snapshots belong to an epoch: a re-created space
+ * starts without one, and deleting a space purges them (spaces.ts).
  */
 import type { ClickHouse } from './clickhouse.js'
 import { ensureInput } from './errors.js'
@@ -28,6 +29,11 @@ function quotedElement(s: string): string {
   return `'${s.replace(/[\\'\t\n\r\0]/g, (c) => ELEMENT_ESCAPES[c]!)}'`
 }
 
+/** A checked snapshot: its row's fields from policy to members_known, TSV-encoded. */
+export interface PreparedSnapshot {
+  tail: string
+}
+
 interface AclRow {
   policy: string
   app_access: string
@@ -49,12 +55,11 @@ export class AccessSnapshots {
     return `(SELECT epoch FROM ${this.spaces} FINAL WHERE space = {space:String} AND status = 'active')`
   }
 
-  async set(
-    space: string,
-    epoch: number,
-    snap: { policy: unknown; appAccess: unknown; members: string[] | null },
-    at: Date,
-  ): Promise<void> {
+  /**
+   * Checks a snapshot and encodes what of its row does not depend on the epoch; refused (invalid_input) to
+   * its caller alone, before it joins a batch.
+   */
+  prepare(snap: { policy: unknown; appAccess: unknown; members: string[] | null }): PreparedSnapshot {
     const policy = JSON.stringify(snap.policy)
     const appAccess = JSON.stringify(snap.appAccess)
     ensureInput(
@@ -67,20 +72,23 @@ export class AccessSnapshots {
       'members must be a list of DIDs or null when unknown',
     )
     const members = `[${(snap.members ?? []).map(quotedElement).join(',')}]`
-    const line = [
-      tsv(space),
-      String(epoch),
-      tsv(policy),
-      tsv(appAccess),
-      members,
-      snap.members === null ? '0' : '1',
-      tsvTime(at),
-    ].join('\t')
+    return { tail: [tsv(policy), tsv(appAccess), members, snap.members === null ? '0' : '1'].join('\t') }
+  }
+
+  /**
+   * Stores snapshots, each for its space's `epoch`, in ONE insert (one part: all visible at once). Of two
+   * snapshots of one space epoch with the same `at`, the later in `rows` wins.
+   */
+  async set(
+    rows: readonly { space: string; epoch: number; snapshot: PreparedSnapshot; at: Date }[],
+  ): Promise<void> {
+    if (rows.length === 0) return
+    const lines = rows.map((r) => `${tsv(r.space)}\t${r.epoch}\t${r.snapshot.tail}\t${tsvTime(r.at)}`)
     await this.ch.insertTsv(
       this.table,
       ['space', 'epoch', 'policy', 'app_access', 'members', 'members_known', 'fetched_at'],
-      tsvBody([line]),
-      1,
+      tsvBody(lines),
+      lines.length,
     )
   }
 

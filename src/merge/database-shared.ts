@@ -1,6 +1,6 @@
 /**
- * What every store of this process on one embedded database shares: the exact catalog (catalog.ts) and the
- * view cache (view-cache.ts). One process holds an embedded data directory, so together the stores of this
+ * What every store of this process on one embedded database shares: the exact catalog (catalog.ts), the
+ * view cache (view-cache.ts) and the epochs this process started (fresh-epochs.ts). One process holds an embedded data directory, so together the stores of this
  * process see every write to it; sharing these objects lets each store's writes invalidate the others'
  * reads (tests open several stores on one database).
  *
@@ -8,11 +8,13 @@
  */
 import { resolve } from 'node:path'
 import { Catalog } from './catalog.js'
+import { FreshEpochs } from './fresh-epochs.js'
 import { ViewCache } from './view-cache.js'
 
 export interface DatabaseShared {
   catalog: Catalog
   views: ViewCache
+  fresh: FreshEpochs
 }
 
 const held = new Map<string, { shared: DatabaseShared; refs: number }>()
@@ -25,7 +27,10 @@ export function acquireDatabaseShared(
   const key = `${resolve(path)}\n${database}`
   let entry = held.get(key)
   if (entry === undefined) {
-    entry = { shared: { catalog: new Catalog(true, Infinity), views: new ViewCache(0) }, refs: 0 }
+    entry = {
+      shared: { catalog: new Catalog(true, Infinity), views: new ViewCache(0), fresh: new FreshEpochs() },
+      refs: 0,
+    }
     held.set(key, entry)
   }
   entry.refs++

@@ -8,9 +8,11 @@
  *   insert of the previous batch.
  * Every string field goes through tsv(), so no input can break a line and forge another row.
  *
- * The tails of one write are kept as ONE string, lines joined by '\n' (`joinTails`), and receive their head
- * in one native pass (`withHead`): no field contains a raw newline, so every '\n' starts a line. A 50k-row
- * batch is then ~250 strings instead of 100k, which is most of what the insert path cost in GC.
+ * The tails of one write are encoded ONCE, when it is submitted, into one UTF-8 buffer of '\n'-terminated
+ * lines (`encodeTails`); no field contains a raw newline, so every '\n' ends a line. A batch (`BatchLines`)
+ * then only copies bytes: each line of a write's tails behind that write's head, into insert chunks of
+ * bounded size. No batch-sized JS string is ever built (joining, re-joining and UTF-8 encoding them was
+ * most of the insert path's CPU and GC).
  */
 import { ensureInput, MergeError } from './errors.js'
 import { tsv, tsvTime } from './tsv.js'
@@ -95,12 +97,65 @@ export function commitTail(c: CommitRow): string {
   return `commit\t\t\t0\t\t\t${c.generation}\t${c.status}\t${tsv(c.reason)}\t${c.ltStateHex}\t${c.commitHashHex}`
 }
 
-/** The tails of one write as one string (see the header); '' for none. */
-export function joinTails(tails: readonly string[]): string {
-  return tails.join('\n')
+/** The prepared tails of one write: `lines` '\n'-terminated lines as UTF-8 bytes. */
+export interface Tails {
+  bytes: Buffer
+  lines: number
 }
 
-/** The lines of joined `tails` (non-empty), each prefixed with `head`, without a final newline. */
-export function withHead(head: string, tails: string): string {
-  return head + tails.replaceAll('\n', `\n${head}`)
+const NO_TAILS: Tails = { bytes: Buffer.alloc(0), lines: 0 }
+
+/** The tails of one write (see the header). */
+export function encodeTails(tails: readonly string[]): Tails {
+  if (tails.length === 0) return NO_TAILS
+  return { bytes: Buffer.from(`${tails.join('\n')}\n`), lines: tails.length }
+}
+
+/** Insert chunks are about this big: large snapshots are never one giant buffer. */
+const CHUNK_BYTES = 8 << 20
+const NEWLINE = 0x0a
+
+/** The lines of one batch: (head, tails) pairs, expanded into TSV bytes only when inserted. */
+export class BatchLines {
+  private readonly parts: { head: Buffer; tails: Buffer }[] = []
+  /** Lines (rows) so far. */
+  rows = 0
+  /** Bytes of TSV so far. */
+  bytes = 0
+
+  /** Appends every line of `tails`, each prefixed with `head` (a rowHead). */
+  push(head: string, tails: Tails): void {
+    if (tails.lines === 0) return
+    const h = Buffer.from(head)
+    this.parts.push({ head: h, tails: tails.bytes })
+    this.rows += tails.lines
+    this.bytes += tails.bytes.length + tails.lines * h.length
+  }
+
+  /** Appends one line built now (a commit row or a tombstone), given without its newline. */
+  pushLine(head: string, tail: string): void {
+    this.push(head, encodeTails([tail]))
+  }
+
+  /** The TSV bytes, in chunks of whole lines (fresh buffers: a consumer may hold on to them). */
+  *chunks(): Generator<Buffer> {
+    let out = Buffer.allocUnsafe(Math.min(this.bytes, CHUNK_BYTES))
+    let pos = 0
+    for (const { head, tails } of this.parts) {
+      let start = 0
+      while (start < tails.length) {
+        const end = tails.indexOf(NEWLINE, start) + 1
+        const size = head.length + end - start
+        if (pos + size > out.length) {
+          if (pos > 0) yield out.subarray(0, pos)
+          out = Buffer.allocUnsafe(Math.max(size, CHUNK_BYTES))
+          pos = 0
+        }
+        pos += head.copy(out, pos)
+        pos += tails.copy(out, pos, start, end)
+        start = end
+      }
+    }
+    if (pos > 0) yield out.subarray(0, pos)
+  }
 }

@@ -12,24 +12,26 @@
  * - Every write is checked against the stored commit first (compare-and-set on rev), so replaying a batch,
  *   or any older write, finds the repo already there and writes nothing. A process killed mid-insert leaves
  *   no part behind; the retried job recomputes the same rows.
+ * Repos of a space epoch this process started and never wrote (fresh-epochs.ts, embedded engine) are known
+ * to have no commit and are not looked up.
  * Invariant the callers keep: one writer per repo at a time (the crawler runs one job per repo), and within
  * this process all writes go through one serial lane (store.ts), so the stored commit read at the start of a
  * batch is still current when the batch is inserted.
  */
 import type { EpochLoader } from './catalog.js'
 import type { ClickHouse } from './clickhouse.js'
+import type { FreshEpochs } from './fresh-epochs.js'
 import {
+  BatchLines,
   commitTail,
   hex,
   RECORD_COLUMNS,
   rowHead,
   tombstoneTail,
-  withHead,
   type CommitRow,
 } from './repo-rows.js'
 import { tableRef } from './schema.js'
 import { RECORDS } from './tables.js'
-import { tsvBody } from './tsv.js'
 import type { RepoStatus, WriteOutcome, WriteResult } from './types.js'
 import { authorOf, spaceOf, type WriteOp } from './write-op.js'
 
@@ -48,7 +50,7 @@ export interface WriteReport {
   committed: CommittedRepo[]
   /** Rows inserted (records, tombstones, commits). */
   rows: number
-  /** Characters of TSV inserted. */
+  /** Bytes of TSV inserted. */
   bytes: number
 }
 
@@ -83,19 +85,6 @@ function repoKey(space: string, author: string): string {
   return `${space}\n${author}`
 }
 
-/** TSV of a batch: chunks of one or more whole lines (without final newlines), and their line count. */
-interface Lines {
-  chunks: string[]
-  rows: number
-}
-
-/** Appends the `rows` lines of joined `tails` (repo-rows.ts), each prefixed with `head`. */
-function push(lines: Lines, head: string, tails: string, rows: number): void {
-  if (rows === 0) return
-  lines.chunks.push(withHead(head, tails))
-  lines.rows += rows
-}
-
 function pathOf(collection: string, rkey: string): string {
   return `${collection}/${rkey}`
 }
@@ -105,11 +94,13 @@ export class RepoWriter {
 
   /**
    * `activeEpochs` must be authoritative (ClickHouse, or the embedded engine's exact catalog): it decides
-   * `space_inactive` and the epoch the rows are written in.
+   * `space_inactive` and the epoch the rows are written in. `fresh`, if given, must be exact (the embedded
+   * engine's), and the caller reports every batch to it.
    */
   constructor(
     private readonly ch: ClickHouse,
     private readonly activeEpochs: EpochLoader,
+    private readonly fresh: FreshEpochs | null,
   ) {
     this.records = tableRef(ch.target, RECORDS.name)
   }
@@ -119,15 +110,23 @@ export class RepoWriter {
     const live = ops.filter((op) => epochs.has(spaceOf(op)))
     const commits = await this.storedCommits(live, epochs)
     const keys = await this.storedKeys(live, epochs, commits)
+    // Ops of each repo not applied yet: a snapshot's key set is only kept current for later ops of its repo.
+    const pending = new Map<string, number>()
+    for (const op of live) {
+      const key = repoKey(spaceOf(op), authorOf(op))
+      pending.set(key, (pending.get(key) ?? 0) + 1)
+    }
 
-    const lines: Lines = { chunks: [], rows: 0 }
+    const lines = new BatchLines()
     const changed = new Map<string, { space: string; author: string }>()
     const results = ops.map((op): WriteResult => {
       const epoch = epochs.get(spaceOf(op))
       if (epoch === undefined) return { outcome: 'space_inactive', rev: null, generation: 0, version: 0 }
       const key = repoKey(spaceOf(op), authorOf(op))
       const cur = commits.get(key) ?? null
-      const applied = this.apply(op, epoch, cur, keys.get(key), lines, at)
+      const later = pending.get(key)! - 1
+      pending.set(key, later)
+      const applied = this.apply(op, epoch, cur, keys.get(key), later > 0, lines, at)
       if (applied.next !== null) {
         commits.set(key, applied.next)
         changed.set(key, { space: spaceOf(op), author: authorOf(op) })
@@ -141,29 +140,26 @@ export class RepoWriter {
       }
     })
 
-    let bytes = 0
-    if (lines.rows > 0) {
-      const body = tsvBody(lines.chunks)
-      for (const b of body) bytes += b.length
-      await this.ch.insertTsv(this.records, RECORD_COLUMNS, body, lines.rows)
-    }
+    if (lines.rows > 0) await this.ch.insertTsv(this.records, RECORD_COLUMNS, lines.chunks(), lines.rows)
     const committed: CommittedRepo[] = []
     for (const [key, { space, author }] of changed) {
       committed.push({ space, author, epoch: epochs.get(space)!, commit: commits.get(key)!, at })
     }
-    return { results, committed, rows: lines.rows, bytes }
+    return { results, committed, rows: lines.rows, bytes: lines.bytes }
   }
 
   /**
    * Computes the lines of one op against the current commit `cur` and appends them to `lines`.
-   * `keys` (only tracked for repos that get a snapshot in this batch) is the live key set, kept current.
+   * `keys` (only tracked for repos that get a snapshot in this batch) is the live key set; it is kept current
+   * only while `more` ops of the repo follow in the batch (nothing reads it after the last one).
    */
   private apply(
     op: WriteOp,
     epoch: number,
     cur: StoredCommit | null,
     keys: Set<string> | undefined,
-    lines: Lines,
+    more: boolean,
+    lines: BatchLines,
     at: Date,
   ): { outcome: WriteOutcome; next: StoredCommit | null } {
     const version = (cur?.version ?? 0) + 1
@@ -173,8 +169,8 @@ export class RepoWriter {
       if (curRev !== null && u.rev <= curRev) return { outcome: 'unchanged', next: null }
       if (u.since !== curRev) return { outcome: 'conflict', next: null }
       const head = rowHead(u.space, epoch, u.author, version, u.rev, at)
-      push(lines, head, op.tails, u.upserts.length + u.deletes.length)
-      if (keys !== undefined) {
+      lines.push(head, op.tails)
+      if (keys !== undefined && more) {
         for (const d of u.deletes) keys.delete(pathOf(d.collection, d.rkey))
         for (const w of u.upserts) keys.add(pathOf(w.collection, w.rkey))
       }
@@ -187,7 +183,7 @@ export class RepoWriter {
         status: 'active',
         reason: '',
       }
-      push(lines, head, commitTail(next), 1)
+      lines.pushLine(head, commitTail(next))
       return { outcome: 'applied', next }
     }
     if (op.kind === 'replace') {
@@ -199,16 +195,19 @@ export class RepoWriter {
         }
       }
       const head = rowHead(s.space, epoch, s.author, version, s.rev, at)
-      const fresh = new Set(s.records.map((w) => pathOf(w.collection, w.rkey)))
-      for (const p of keys ?? []) {
-        if (fresh.has(p)) continue
-        const slash = p.indexOf('/')
-        push(lines, head, tombstoneTail({ collection: p.slice(0, slash), rkey: p.slice(slash + 1) }), 1)
+      // Tombstones for the stored keys the snapshot no longer has (none on a repo's first fetch).
+      if (keys !== undefined && keys.size > 0) {
+        const fresh = new Set(s.records.map((w) => pathOf(w.collection, w.rkey)))
+        for (const p of keys) {
+          if (fresh.has(p)) continue
+          const slash = p.indexOf('/')
+          lines.pushLine(head, tombstoneTail({ collection: p.slice(0, slash), rkey: p.slice(slash + 1) }))
+        }
       }
-      push(lines, head, op.tails, s.records.length)
-      if (keys !== undefined) {
+      lines.push(head, op.tails)
+      if (keys !== undefined && more) {
         keys.clear()
-        for (const p of fresh) keys.add(p)
+        for (const w of s.records) keys.add(pathOf(w.collection, w.rkey))
       }
       const next: StoredCommit = {
         rev: s.rev,
@@ -219,7 +218,7 @@ export class RepoWriter {
         status: 'active',
         reason: '',
       }
-      push(lines, head, commitTail(next), 1)
+      lines.pushLine(head, commitTail(next))
       return { outcome: 'applied', next }
     }
     const same =
@@ -236,7 +235,7 @@ export class RepoWriter {
       status: op.status,
       reason: op.reason,
     }
-    push(lines, rowHead(op.space, epoch, op.author, version, next.rev ?? '', at), commitTail(next), 1)
+    lines.pushLine(rowHead(op.space, epoch, op.author, version, next.rev ?? '', at), commitTail(next))
     return { outcome: 'applied', next }
   }
 
@@ -266,15 +265,22 @@ export class RepoWriter {
     epochs: Map<string, number>,
   ): Promise<Map<string, StoredCommit>> {
     const out = new Map<string, StoredCommit>()
-    if (ops.length === 0) return out
-    const wanted = new Set(ops.map((op) => repoKey(spaceOf(op), authorOf(op))))
-    const withLt = ops.some((op) => op.kind === 'status')
+    const fresh = this.fresh
+    const asked =
+      fresh === null
+        ? ops
+        : ops.filter((op) => !fresh.absent(spaceOf(op), epochs.get(spaceOf(op))!, authorOf(op)))
+    if (asked.length === 0) return out
+    const wanted = new Set(asked.map((op) => repoKey(spaceOf(op), authorOf(op))))
+    const withLt = asked.some((op) => op.kind === 'status')
+    // One thread: the commit rows sit together at the head of each part (kind leads the key), a few granules.
     const rows = await this.byRepos<CommitRowFromDb>(
-      ops,
+      asked,
       `SELECT space, epoch, author, rev, version, generation, status, reason, commit_hash${withLt ? ', lt_state' : ''}
        FROM ${this.records} FINAL
        WHERE kind = 'commit' AND space IN {spaces:Array(String)} AND collection = ''
-         AND author IN {authors:Array(String)} AND rkey = ''`,
+         AND author IN {authors:Array(String)} AND rkey = ''
+       SETTINGS max_threads = 1`,
     )
     for (const r of rows) {
       const key = repoKey(r.space, r.author)

@@ -80,18 +80,44 @@ export class Spaces {
     return spaces.length === opts.limit && last !== undefined ? { spaces, cursor: last.space } : { spaces }
   }
 
-  /** Makes the space active: unchanged if it is, a new epoch if it was deleted (or never seen). */
-  async upsert(space: string, at: Date): Promise<{ info: SpaceInfo; created: boolean }> {
-    const cur = await this.get(space)
-    if (cur?.status === 'active') return { info: cur, created: false }
-    const next: SpaceInfo = {
-      space,
-      epoch: (cur?.epoch ?? 0) + 1,
-      status: 'active',
-      changedAt: at.toISOString(),
+  /**
+   * Makes each of `spaces` active: unchanged if it is, a new epoch if it was deleted (or never seen). The
+   * new rows go in ONE insert (one part: all visible at once); `created` says which spaces got a new epoch.
+   * A URI listed twice is upserted once.
+   */
+  async upsert(
+    spaces: readonly string[],
+    at: Date,
+  ): Promise<Map<string, { info: SpaceInfo; created: boolean }>> {
+    const unique = [...new Set(spaces)]
+    const current = new Map<string, SpaceInfo>()
+    for (let i = 0; i < unique.length; i += PER_QUERY) {
+      const rows = await this.ch.query<SpaceRow>(
+        `SELECT space, epoch, status, changed_at FROM ${this.table} FINAL WHERE space IN {spaces:Array(String)}
+         SETTINGS max_threads = 1`,
+        { spaces: unique.slice(i, i + PER_QUERY) },
+      )
+      for (const r of rows) current.set(r.space, toInfo(r))
     }
-    await this.write(next, at)
-    return { info: next, created: true }
+    const out = new Map<string, { info: SpaceInfo; created: boolean }>()
+    const fresh: SpaceInfo[] = []
+    for (const space of unique) {
+      const cur = current.get(space)
+      if (cur?.status === 'active') {
+        out.set(space, { info: cur, created: false })
+        continue
+      }
+      const next: SpaceInfo = {
+        space,
+        epoch: (cur?.epoch ?? 0) + 1,
+        status: 'active',
+        changedAt: at.toISOString(),
+      }
+      fresh.push(next)
+      out.set(space, { info: next, created: true })
+    }
+    await this.write(fresh, at)
+    return out
   }
 
   /**
@@ -106,7 +132,7 @@ export class Spaces {
       tomb = cur
     } else {
       tomb = { space, epoch: cur?.epoch ?? 0, status: 'deleted', changedAt: at.toISOString() }
-      await this.write(tomb, at)
+      await this.write([tomb], at)
     }
     tombstoned()
     const where = `WHERE space = ${sqlString(space)} AND epoch <= ${tomb.epoch}`
@@ -115,15 +141,19 @@ export class Spaces {
     return tomb
   }
 
-  private async write(info: SpaceInfo, at: Date): Promise<void> {
+  /** Lifecycle rows in one insert (one part). */
+  private async write(infos: readonly SpaceInfo[], at: Date): Promise<void> {
+    if (infos.length === 0) return
     // version orders one URI's rows by lifecycle: active e1 < deleted e1 < active e2 < ...
-    const version = info.epoch * 2 + (info.status === 'deleted' ? 1 : 0)
-    const line = `${tsv(info.space)}\t${info.epoch}\t${info.status}\t${tsvTime(at)}\t${version}`
+    const lines = infos.map((info) => {
+      const version = info.epoch * 2 + (info.status === 'deleted' ? 1 : 0)
+      return `${tsv(info.space)}\t${info.epoch}\t${info.status}\t${tsvTime(at)}\t${version}`
+    })
     await this.ch.insertTsv(
       this.table,
       ['space', 'epoch', 'status', 'changed_at', 'version'],
-      tsvBody([line]),
-      1,
+      tsvBody(lines),
+      lines.length,
     )
   }
 }

@@ -3,8 +3,10 @@
  *
  * Writes (repo updates, full-repo snapshots, repo status) are validated, batched by size and time
  * (batcher.ts) and applied as one atomic insert per batch (repo-writer.ts); each caller's promise settles
- * once its write is durable and visible. Space lifecycle, account status and ACL snapshots are small direct
- * writes. Every write of this store runs on one serial lane, so a batch's compare-and-set reads cannot
+ * once its write is durable and visible. Space upserts and ACL snapshots are grouped the same way (a
+ * bootstrap of thousands of spaces writes a few inserts, not two per space: each group is one insert, one
+ * part, all visible at once); space deletion and account status are direct writes. Every write of this
+ * store runs on one serial lane, so a batch's compare-and-set reads cannot
  * interleave with another write. Reads (record-reader.ts) go to ClickHouse and see whole writes, except:
  * - the crawler's point reads of a repo's state: served from a hint cache (hint-cache.ts) that this store's
  *   own writes update as soon as they are visible and that forgets what another instance may have changed
@@ -24,13 +26,14 @@
  * deletion issued by the process that writes the space (or repeated once that process is done).
  */
 import pino, { type Logger } from 'pino'
-import { AccessSnapshots } from './access.js'
+import { AccessSnapshots, type PreparedSnapshot } from './access.js'
 import { Accounts, ACCOUNT_STATUSES } from './accounts.js'
 import { Batcher } from './batcher.js'
 import { Catalog } from './catalog.js'
 import { acquireDatabaseShared } from './database-shared.js'
 import { openClickHouse, type ClickHouse } from './clickhouse.js'
 import { CommitLoader } from './commit-loader.js'
+import type { FreshEpochs } from './fresh-epochs.js'
 import { DEFAULT_STATE_CACHE_MS, DEFAULT_VIEW_CACHE_BYTES, type MergeConfig } from './config.js'
 import { ensureInput, MergeError } from './errors.js'
 import { SerialLane } from './lane.js'
@@ -54,6 +57,7 @@ import type {
   RepoUpdate,
   SpaceInfo,
   SpacePage,
+  UpsertedSpace,
   StoredRecord,
   WriteOutcome,
   WriteResult,
@@ -81,6 +85,13 @@ function cachedCommit(c: CommittedRepo): RepoCommit {
     reason: c.commit.reason,
     updatedAt: c.at.toISOString(),
   }
+}
+
+/** An access snapshot waiting for its group's insert. */
+interface SnapshotWrite {
+  space: string
+  snapshot: PreparedSnapshot
+  at: Date
 }
 
 export interface BatchStats {
@@ -128,6 +139,9 @@ export class MergeStore {
   private readonly lane = new SerialLane()
   private readonly writer: RepoWriter
   private readonly batcher: Batcher<WriteOp, WriteResult>
+  /** Space upserts and access snapshots, grouped like repo writes (each group: one insert). */
+  private readonly spaceBatcher: Batcher<string, UpsertedSpace>
+  private readonly snapshotBatcher: Batcher<SnapshotWrite, boolean>
   private readonly reader: RecordReader
   private readonly spaces: Spaces
   private readonly accounts: Accounts
@@ -142,6 +156,11 @@ export class MergeStore {
    * even when it reads through a catalog of its own (cache off), so the other stores' reads stay exact.
    */
   private readonly sharedCatalog: Catalog | null
+  /**
+   * The embedded database's space epochs started by this process (fresh-epochs.ts): every store reports its
+   * writes to it; the writer relies on it only where the catalog is exact too.
+   */
+  private readonly sharedFresh: FreshEpochs | null
   /** Active epochs of spaces: from the catalog where it is exact, else read from ClickHouse. */
   private readonly activeEpochs: (spaces: readonly string[]) => Promise<Map<string, number>>
   /** Merged-view reads; exact (see the header), only where this store is the database's only writer. */
@@ -163,6 +182,7 @@ export class MergeStore {
     const held = ch.transport === 'embedded' ? acquireDatabaseShared(ch.path, ch.database) : null
     this.releaseShared = held?.release ?? (() => undefined)
     this.sharedCatalog = held?.shared.catalog ?? null
+    this.sharedFresh = held?.shared.fresh ?? null
     const viewBytes = held === null ? 0 : (config.viewCacheBytes ?? DEFAULT_VIEW_CACHE_BYTES)
     this.views = held?.shared.views ?? new ViewCache(0)
     this.views.allow(viewBytes)
@@ -176,7 +196,11 @@ export class MergeStore {
     this.activeEpochs = this.catalog.authoritative
       ? (spaces) => this.catalog.activeEpochs(spaces, epochs)
       : epochs
-    this.writer = new RepoWriter(clickhouse, this.activeEpochs)
+    this.writer = new RepoWriter(
+      clickhouse,
+      this.activeEpochs,
+      this.catalog.authoritative ? this.sharedFresh : null,
+    )
     this.reader = new RecordReader(clickhouse, config.readStrategy, this.accounts, this.catalog, this.spaces)
     this.commits = new HintCache(ttl, CACHED_REPOS)
     this.commitLoader = new CommitLoader((space, authors) => this.reader.repoCommits(space, authors))
@@ -184,6 +208,19 @@ export class MergeStore {
       ...config.batch,
       size: opRowCount,
       flush: (ops, waitedMs) => this.lane.run(() => this.writeBatch(ops, waitedMs)),
+    })
+    // Space groups do not wait for companions on an idle store: a bootstrap writes twice in a row, and the
+    // calls that arrive while a group is written (the bulk of a burst of bootstraps) form the next group.
+    const spaceGroups = { maxRows: config.batch.maxRows, maxDelayMs: 0 }
+    this.spaceBatcher = new Batcher<string, UpsertedSpace>({
+      ...spaceGroups,
+      size: () => 1,
+      flush: (spaces) => this.lane.run(() => this.upsertSpaces(spaces)),
+    })
+    this.snapshotBatcher = new Batcher<SnapshotWrite, boolean>({
+      ...spaceGroups,
+      size: () => 1,
+      flush: (writes) => this.lane.run(() => this.writeSnapshots(writes)),
     })
   }
 
@@ -236,11 +273,15 @@ export class MergeStore {
       // The insert may have landed even though it reported an error: forget what the batch touched.
       const touched = new Set(ops.map((op) => repoKey(spaceOf(op), authorOf(op))))
       this.commits.drop((key) => touched.has(key))
+      for (const space of new Set(ops.map(spaceOf))) this.sharedFresh?.forget(space)
       throw err
     } finally {
       for (const space of new Set(ops.map(spaceOf))) this.views.spaceChanged(space)
     }
-    for (const c of report.committed) this.commits.set(repoKey(c.space, c.author), cachedCommit(c))
+    for (const c of report.committed) {
+      this.commits.set(repoKey(c.space, c.author), cachedCommit(c))
+      this.sharedFresh?.wrote(c.space, c.epoch, c.author)
+    }
     const writeMs = performance.now() - t0
     const outcomes: Record<WriteOutcome, number> = {
       applied: 0,
@@ -262,27 +303,46 @@ export class MergeStore {
     return report.results
   }
 
-  /** Writes every pending repo write now and waits for it. */
-  flush(): Promise<void> {
-    return this.batcher.drain()
+  /** Writes every pending write (repo writes, space upserts, access snapshots) now and waits for it. */
+  async flush(): Promise<void> {
+    await Promise.all([this.batcher.drain(), this.spaceBatcher.drain(), this.snapshotBatcher.drain()])
   }
 
-  // ---- spaces, accounts, ACL (direct writes on the same lane; their reads are below with the others) ----
+  // ---- spaces, accounts, ACL (on the same lane: upserts and snapshots grouped, the rest direct; reads below) ----
 
-  async upsertSpace(space: string): Promise<SpaceInfo> {
+  /**
+   * Makes the space active (a new, empty epoch if it was deleted or never seen); idempotent. `created` is
+   * true when this call started the epoch (so did any call for the same URI grouped with it).
+   */
+  async upsertSpace(space: string): Promise<UpsertedSpace> {
     this.ensureOpen()
     ensureInput(typeof space === 'string' && space.startsWith('at://'), 'space must be an at:// space URI')
-    return this.lane.run(async () => {
-      const { info, created } = await this.spaces.upsert(space, new Date())
+    return this.spaceBatcher.add(space)
+  }
+
+  private async upsertSpaces(spaces: string[]): Promise<UpsertedSpace[]> {
+    let upserted: Awaited<ReturnType<Spaces['upsert']>>
+    try {
+      upserted = await this.spaces.upsert(spaces, new Date())
+    } catch (err) {
+      // The insert may have landed even though it reported an error: what is cached about these spaces is stale.
+      for (const space of new Set(spaces)) this.spaceRowChanged(space)
+      throw err
+    }
+    for (const [space, { info, created }] of upserted) {
       // The row just read or written is the space's current state (the bootstrap's next write, its access
       // snapshot, then needs no read of its own).
       this.sharedCatalog?.spaceActive(space, info.epoch)
       // A new epoch starts empty: states cached for an earlier one no longer apply.
       if (created) {
+        this.sharedFresh?.started(space, info.epoch)
         this.commits.drop((key) => key.startsWith(repoKey(space, '')))
         this.views.spaceChanged(space)
       }
-      return info
+    }
+    return spaces.map((space) => {
+      const { info, created } = upserted.get(space)!
+      return { ...info, created }
     })
   }
 
@@ -312,6 +372,7 @@ export class MergeStore {
   /** Once a write to the space's lifecycle row is visible: what is cached about the space is stale. */
   private spaceRowChanged(space: string): void {
     this.sharedCatalog?.spaceChanged(space)
+    this.sharedFresh?.forget(space)
     this.views.spaceChanged(space)
   }
 
@@ -353,12 +414,19 @@ export class MergeStore {
     fetchedAt: Date = new Date(),
   ): Promise<boolean> {
     this.ensureOpen()
-    return this.lane.run(async () => {
-      const epoch = (await this.activeEpochs([space])).get(space)
-      if (epoch === undefined) return false
-      await this.access.set(space, epoch, snapshot, fetchedAt)
-      return true
-    })
+    return this.snapshotBatcher.add({ space, snapshot: this.access.prepare(snapshot), at: fetchedAt })
+  }
+
+  private async writeSnapshots(writes: SnapshotWrite[]): Promise<boolean[]> {
+    const epochs = await this.activeEpochs([...new Set(writes.map((w) => w.space))])
+    // One row per space: the newest snapshot (of equal times, the later call), as one-by-one inserts keep.
+    const newest = new Map<string, SnapshotWrite>()
+    for (const w of writes) {
+      const cur = newest.get(w.space)
+      if (epochs.has(w.space) && (cur === undefined || w.at >= cur.at)) newest.set(w.space, w)
+    }
+    await this.access.set([...newest.values()].map((w) => ({ ...w, epoch: epochs.get(w.space)! })))
+    return writes.map((w) => epochs.has(w.space))
   }
 
   /** The access snapshot of the space's current epoch, or null (none stored, or space not active). */
@@ -442,7 +510,7 @@ export class MergeStore {
     if (this.closed) return
     this.closed = true
     try {
-      await this.batcher.drain()
+      await this.flush()
     } finally {
       this.releaseShared()
       await this.lane.run(() => this.clickhouse.close())

@@ -144,6 +144,12 @@ export interface SpaceInfo {
   changedAt: string
 }
 
+/** What upsertSpace found or made: the space's lifecycle row, and whether this call started its epoch. */
+export interface UpsertedSpace extends SpaceInfo {
+  /** True if the epoch is new (nothing of it is stored yet, unless written since). */
+  created: boolean
+}
+
 export interface SpacePage {
   spaces: SpaceInfo[]
   /** URI of the page's last space, present when the page is full; resume strictly after it. */

@@ -7,7 +7,7 @@
  * batch is being inserted.
  */
 import { ensureInput } from './errors.js'
-import { joinTails, recordTail, tombstoneTail } from './repo-rows.js'
+import { encodeTails, recordTail, tombstoneTail, type Tails } from './repo-rows.js'
 import type { RepoSnapshot, RepoStatus, RepoUpdate } from './types.js'
 
 export type WriteRequest =
@@ -15,10 +15,10 @@ export type WriteRequest =
   | { kind: 'replace'; snapshot: RepoSnapshot }
   | { kind: 'status'; space: string; author: string; status: RepoStatus; reason: string }
 
-/** `tails`: the prepared line tails (repo-rows.ts) of the op's tombstones and records, joined ('' if none). */
+/** `tails`: the prepared line tails (repo-rows.ts) of the op's tombstones and records. */
 export type WriteOp =
-  | { kind: 'update'; update: RepoUpdate; tails: string }
-  | { kind: 'replace'; snapshot: RepoSnapshot; tails: string }
+  | { kind: 'update'; update: RepoUpdate; tails: Tails }
+  | { kind: 'replace'; snapshot: RepoSnapshot; tails: Tails }
   | { kind: 'status'; space: string; author: string; status: RepoStatus; reason: string }
 
 const LT_STATE_BYTES = 2048
@@ -53,7 +53,8 @@ function checkCommit(c: { rev: unknown; ltState: unknown; commitHash: unknown })
 }
 
 function checkPaths(keys: Iterable<{ collection: unknown; rkey: unknown }>, what: string): void {
-  const seen = new Set<string>()
+  // rkeys seen per collection (no path string built per record)
+  const seen = new Map<string, Set<string>>()
   for (const k of keys) {
     ensureInput(
       typeof k.collection === 'string' &&
@@ -62,9 +63,13 @@ function checkPaths(keys: Iterable<{ collection: unknown; rkey: unknown }>, what
         k.rkey.length > 0,
       `${what}: every record needs a collection and an rkey`,
     )
-    const p = `${k.collection}/${k.rkey}`
-    ensureInput(!seen.has(p), `${what}: ${p} appears twice; pass the net effect (one entry per path)`)
-    seen.add(p)
+    let rkeys = seen.get(k.collection)
+    if (rkeys === undefined) seen.set(k.collection, (rkeys = new Set()))
+    ensureInput(
+      !rkeys.has(k.rkey),
+      `${what}: ${k.collection}/${k.rkey} appears twice; pass the net effect (one entry per path)`,
+    )
+    rkeys.add(k.rkey)
   }
 }
 
@@ -101,7 +106,7 @@ export function prepareWrite(req: WriteRequest): WriteOp {
     return {
       kind: 'update',
       update: u,
-      tails: joinTails([...u.deletes.map(tombstoneTail), ...u.upserts.map(recordTail)]),
+      tails: encodeTails([...u.deletes.map(tombstoneTail), ...u.upserts.map(recordTail)]),
     }
   }
   if (req.kind === 'replace') {
@@ -111,7 +116,7 @@ export function prepareWrite(req: WriteRequest): WriteOp {
     ensureInput(Array.isArray(s.records), `${what}: records must be an array`)
     checkPaths(s.records, what)
     checkCids(s.records, what)
-    return { kind: 'replace', snapshot: s, tails: joinTails(s.records.map(recordTail)) }
+    return { kind: 'replace', snapshot: s, tails: encodeTails(s.records.map(recordTail)) }
   }
   ensureInput(REPO_STATUSES.includes(req.status), `status must be one of ${REPO_STATUSES.join(', ')}`)
   ensureInput(typeof req.reason === 'string', 'reason must be a string')

@@ -151,6 +151,9 @@ describe('merge store lifecycle', () => {
       expect(await store.countRecords(s1)).toBe(5)
       expect(await store.getRecord(s1, carol, 'app.bsky.feed.post', '3kc10000')).toBeNull()
       expect(await store.getRepoState(s1, carol)).toMatchObject({ hidden: true, accountStatus: status })
+      expect((await store.listRepoStates(s1, { author: carol, limit: 1 })).repos).toMatchObject([
+        { hidden: true, accountStatus: status },
+      ])
       expect(await rawRows('author = {a:String}', { a: carol })).toBe(21) // 19 records + 2 commits, kept
 
       // A late event older than the hide does not undo it.
@@ -161,6 +164,9 @@ describe('merge store lifecycle', () => {
       expect(await keys(store, s1)).toEqual(full1)
       expect(await keys(store, s2)).toEqual(full2)
       expect(await store.getRepoState(s1, carol)).toMatchObject({ hidden: false, accountStatus: 'active' })
+      expect((await store.listRepoStates(s1, { author: carol, limit: 1 })).repos).toMatchObject([
+        { hidden: false, accountStatus: 'active' },
+      ])
     }
   })
 
