@@ -9,6 +9,9 @@
  * is just a status, as with fetch's `redirect: 'error'` it is not a success. A response body is read only
  * when asked for, up to `maxBodyBytes` (a larger answer fails the call); otherwise it is discarded. The
  * timeout covers the whole exchange and fails the call (rejects), like fetch's AbortSignal.timeout.
+ * A request that fails with ECONNRESET on a reused keep-alive socket (the server closed it idle just as it
+ * was picked: the request never got there) is sent once more on a fresh socket, as fetch does; without
+ * that, a checkUserAccess lost this way failed closed and refused a member (seen under load).
  */
 import { Agent, request } from 'node:http'
 
@@ -32,12 +35,25 @@ export interface HttpAnswer {
 const agent = new Agent({ keepAlive: true })
 const DEFAULT_MAX_BODY = 1024 * 1024
 
-export function httpCall(call: HttpCall): Promise<HttpAnswer> {
+/** The request was written to a kept-alive socket the server had already closed. */
+class StaleSocketError extends Error {}
+
+export async function httpCall(call: HttpCall): Promise<HttpAnswer> {
   if (!call.url.startsWith('http:')) return viaFetch(call)
+  try {
+    return await viaNode(call)
+  } catch (err) {
+    // Not the shared agent again: it may hand out another idle socket the server closed just as well.
+    if (err instanceof StaleSocketError) return viaNode(call, false)
+    throw err
+  }
+}
+
+function viaNode(call: HttpCall, via: Agent | false = agent): Promise<HttpAnswer> {
   return new Promise<HttpAnswer>((resolve, reject) => {
     const headers: Record<string, string | number> = { ...call.headers }
     if (call.body !== undefined) headers['content-length'] = Buffer.byteLength(call.body)
-    const req = request(call.url, { method: call.method, headers, agent }, (res) => {
+    const req = request(call.url, { method: call.method, headers, agent: via }, (res) => {
       const status = res.statusCode ?? 0
       if (!call.readBody) {
         res.resume()
@@ -71,7 +87,9 @@ export function httpCall(call: HttpCall): Promise<HttpAnswer> {
       if (err) reject(err)
       else resolve(answer as HttpAnswer)
     }
-    req.on('error', (err) => finish(err))
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      finish(req.reusedSocket && err.code === 'ECONNRESET' ? new StaleSocketError(err.message) : err),
+    )
     req.end(call.body)
   })
 }

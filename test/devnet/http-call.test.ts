@@ -1,6 +1,7 @@
 /**
  * Devnet's outbound HTTP (node:http over a keep-alive agent): statuses as they are (redirects not followed),
- * bodies read only on request and capped, timeouts fail the call, connections reused.
+ * bodies read only on request and capped, timeouts fail the call, connections reused, and a request lost
+ * on a kept-alive socket the server dropped is sent again on a fresh one.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -10,6 +11,8 @@ let server: Server
 let base = ''
 const sockets = new Set<unknown>()
 const seen: Array<{ method: string; url: string; body: string; authorization?: string }> = []
+/** Sockets that already answered a /flaky request: a second one on the same socket is dropped unanswered. */
+const flakyServed = new WeakSet<object>()
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -23,6 +26,11 @@ beforeAll(async () => {
         body: Buffer.concat(parts).toString(),
         ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
       })
+      if (req.url === '/flaky') {
+        if (flakyServed.has(req.socket)) return void req.socket.destroy()
+        flakyServed.add(req.socket)
+        return void res.writeHead(200).end('fresh')
+      }
       if (req.url === '/redirect') res.writeHead(302, { location: '/elsewhere' }).end()
       else if (req.url === '/big') res.writeHead(200).end('x'.repeat(10_000))
       else if (req.url === '/slow') setTimeout(() => res.writeHead(200).end('late'), 500)
@@ -69,4 +77,15 @@ test('sequential calls reuse a kept-alive connection', async () => {
   sockets.clear()
   for (let i = 0; i < 5; i++) await httpCall({ method: 'GET', url: `${base}/n${i}`, headers: {} })
   expect(sockets.size).toBe(1)
+})
+
+test('a request that finds its kept-alive socket dropped by the server is sent again on a fresh one', async () => {
+  const call = { method: 'GET' as const, url: `${base}/flaky`, headers: {}, readBody: true, timeoutMs: 2000 }
+  const first = await httpCall(call)
+  expect(first.body?.toString()).toBe('fresh')
+  // The agent reuses the first socket; the server drops it on this request, the retry gets a new socket.
+  const before = seen.filter((s) => s.url === '/flaky').length
+  const second = await httpCall(call)
+  expect(second).toEqual({ status: 200, body: Buffer.from('fresh') })
+  expect(seen.filter((s) => s.url === '/flaky').length - before).toBe(2)
 })
