@@ -206,15 +206,17 @@ function parseProof(proof: string): { jws: ParsedJws; payload: JsonObject; jwk: 
   return { jws, payload, jwk: toDpopPublicJwk(header['jwk']) }
 }
 
-function checkProofSignature(jws: ParsedJws, jwk: DpopPublicJwk): void {
-  let ok = false
+/** Any valid ECDSA signature, as JOSE libraries accept it (high-S too), in the 64-byte JWS form. */
+function proofSignatureVerifies(jws: ParsedJws, jwk: DpopPublicJwk): boolean {
   try {
-    // Any valid ECDSA signature, as JOSE libraries accept it (high-S too), in the 64-byte JWS form.
-    ok = verifyWithKey(p256KeyOfJwk(jwk.x, jwk.y), jws.signingInput, jws.signature, { allowHighS: true })
+    return verifyWithKey(p256KeyOfJwk(jwk.x, jwk.y), jws.signingInput, jws.signature, { allowHighS: true })
   } catch {
-    ok = false
+    return false
   }
-  if (!ok) {
+}
+
+function checkProofSignature(jws: ParsedJws, jwk: DpopPublicJwk): void {
+  if (!proofSignatureVerifies(jws, jwk)) {
     throw new ProtocolError('bad_dpop_proof', 'DPoP proof signature does not verify under its own "jwk"')
   }
 }
