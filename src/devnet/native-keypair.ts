@@ -11,23 +11,8 @@
  * - Where the binding does not load, the pure-JS keypair is returned: slower, same bytes.
  */
 import { createHash } from 'node:crypto'
-import { createRequire } from 'node:module'
 import { Secp256k1Keypair } from '@atproto/crypto'
-
-/** The part of the `secp256k1` package's binding used here. */
-interface Libsecp256k1 {
-  ecdsaSign(msg32: Uint8Array, seckey: Uint8Array): { signature: Uint8Array; recid: number }
-}
-
-function loadLibsecp256k1(): Libsecp256k1 | null {
-  try {
-    return createRequire(import.meta.url)('secp256k1/bindings.js') as Libsecp256k1
-  } catch {
-    return null
-  }
-}
-
-const libsecp256k1 = loadLibsecp256k1()
+import { libsecp256k1, type Libsecp256k1 } from '../protocol/libsecp256k1.js'
 
 /** Which library makes devnet's secp256k1 signatures in this process. */
 export const DEVNET_SIGNER_BACKEND: 'libsecp256k1' | 'js' = libsecp256k1 ? 'libsecp256k1' : 'js'

@@ -22,9 +22,9 @@
  */
 import { parseDidKey } from '@atproto/crypto'
 import { createHash, createPublicKey, verify as osslVerify, type KeyObject } from 'node:crypto'
-import { createRequire } from 'node:module'
 import { ProtocolError } from './errors.js'
 import type { AtprotoJwtAlg } from './did-key.js'
+import { libsecp256k1, type Libsecp256k1 } from './libsecp256k1.js'
 
 /** A decoded did:key, ready for OpenSSL. */
 export interface SigningKey {
@@ -33,23 +33,6 @@ export interface SigningKey {
   /** The uncompressed point 0x04‖x‖y (65 bytes), for libsecp256k1. */
   point: Uint8Array
 }
-
-/** The part of the `secp256k1` package's API used here (its binding, without the pure-JS fallback). */
-interface Libsecp256k1 {
-  ecdsaVerify(sig: Uint8Array, msg32: Uint8Array, pubkey: Uint8Array): boolean
-  signatureNormalize(sig: Uint8Array): Uint8Array
-}
-
-/** libsecp256k1, or null where its prebuilt binding does not load (then OpenSSL verifies secp256k1 too). */
-function loadLibsecp256k1(): Libsecp256k1 | null {
-  try {
-    return createRequire(import.meta.url)('secp256k1/bindings.js') as Libsecp256k1
-  } catch {
-    return null
-  }
-}
-
-const libsecp256k1 = loadLibsecp256k1()
 
 /** Which library verifies secp256k1 signatures in this process (for logs and benchmarks). */
 export const SECP256K1_BACKEND: 'libsecp256k1' | 'openssl' = libsecp256k1 ? 'libsecp256k1' : 'openssl'
