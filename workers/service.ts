@@ -105,7 +105,7 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
     const notifyDeps = {
       serviceId,
       resolveKey,
-      store,
+      store: mergeStore,
       metrics,
       isSynced: (space: string) => ctx.sessions.hasSpace(space),
       enqueueSync: (space: string, repo: string, hintAt: number) => crawler.hint(space, repo, hintAt),

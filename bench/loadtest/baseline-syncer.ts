@@ -23,7 +23,6 @@ import type { BuiltContext } from '../../src/crawler/build-context.js'
 import type { HeldCredential } from '../../src/crawler/credential-manager.js'
 import type { MemberSession } from '../../src/crawler/session-store.js'
 import type { MergeStore } from '../../src/merge/store.js'
-import type { RepoState } from '../../src/merge/types.js'
 import {
   commitTail,
   hex,
@@ -287,9 +286,9 @@ export class BaselineSyncer {
       serviceId,
       resolveKey: identityKeyResolver(this.ctx.identity),
       store: {
-        getRepoState: async (space: string, repo: string) => {
+        knownRepoHead: (space: string, repo: string) => {
           const m = this.repos.get(key(space, repo))
-          return m ? ({ rev: m.rev, commitHash: m.hash } as RepoState) : null
+          return m ? { rev: m.rev, commitHash: m.hash } : null
         },
       },
       metrics: this.ctx.metrics,

@@ -4,7 +4,8 @@
  * The caller must present service auth signed by the space's authority (iss == DID in body.space), with
  * aud == our registered service id and lxm == the method; anything else is refused with 401/400 and a
  * metric. A notifyWrite is a hint only: it never carries data into the store. It is skipped when our
- * verified state already has that (rev, hash), otherwise it enqueues a deduplicated repo sync. A verified
+ * verified state, as far as this process knows it without a query, already has that (rev, hash); otherwise
+ * it enqueues a deduplicated repo sync. A verified
  * notifySpaceDeleted is one of the two signals (with SpaceDeleted at credential renewal) that delete a
  * space's data. Replies are fast; all work is queued.
  */
@@ -15,7 +16,7 @@ import { assertDid, assertTid } from '../protocol/identifiers.js'
 import { bytesEqual, decodeBase64 } from '../protocol/bytes.js'
 import type { KeyResolver } from '../protocol/token-claims.js'
 import type { Metrics } from '../metrics/metrics.js'
-import type { SyncStore } from '../merge/sync-store.js'
+import type { MergeStore } from '../merge/store.js'
 
 export const NOTIFY_WRITE = 'com.atproto.space.notifyWrite'
 export const NOTIFY_SPACE_DELETED = 'com.atproto.space.notifySpaceDeleted'
@@ -24,7 +25,7 @@ const MAX_BODY = 16 * 1024
 export interface NotifyDeps {
   serviceId: string
   resolveKey: KeyResolver
-  store: Pick<SyncStore, 'getRepoState'>
+  store: Pick<MergeStore, 'knownRepoHead'>
   metrics: Metrics
   /** Whether we sync this space at all. */
   isSynced(space: string): Promise<boolean>
@@ -103,7 +104,9 @@ export async function handleNotification(
     return reject(fail(400, 'InvalidRequest', 'repo must be a DID, rev a TID and hash 32 bytes'))
   }
   const repo = body.repo as string
-  const local = await deps.store.getRepoState(space, repo)
+  // A cache peek, not a read: most notifications announce a write we do not have yet, and a store query per
+  // notification (a space-wide commit lookup on a miss) cost more than the rare duplicate sync it saves.
+  const local = deps.store.knownRepoHead(space, repo)
   if (
     local?.rev &&
     local.rev >= (body.rev as string) &&

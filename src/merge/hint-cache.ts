@@ -58,6 +58,12 @@ export class HintCache<K, V> {
     }
   }
 
+  /** The cached value of `key` if there is a fresh one; never loads. */
+  peek(key: K): V | undefined {
+    const hit = this.entries.get(key)
+    return hit !== undefined && performance.now() - hit.at < this.ttlMs ? hit.value : undefined
+  }
+
   /** No write touching `key` (nor any drop) happened since sequence number `started`. */
   private current(key: K, started: number): boolean {
     const cur = this.entries.get(key)

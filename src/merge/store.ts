@@ -467,6 +467,20 @@ export class MergeStore {
     })
   }
 
+  /**
+   * The stored (rev, commit hash) of (space, author) if this process has it without a query (its state
+   * cache, which its own writes fill), `null` if it knows nothing was stored, `undefined` if it does not know.
+   * For dropping duplicate notifications only (notify-receiver.ts): never a write decision.
+   */
+  knownRepoHead(
+    space: string,
+    author: string,
+  ): { rev: string | null; commitHash: Uint8Array | null } | null | undefined {
+    const c = this.commits.peek(repoKey(space, author))
+    if (c === undefined || c === null) return c
+    return { rev: c.rev, commitHash: c.commitHash === null ? null : new Uint8Array(c.commitHash) }
+  }
+
   /** Repo states of a space's current epoch, by author DID ascending. */
   listRepoStates(
     space: string,

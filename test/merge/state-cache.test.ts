@@ -171,6 +171,19 @@ describe('state cache against ClickHouse', () => {
     expect(await store.getRepoState(SPACE_A, BOB)).toBeNull()
   })
 
+  test('knownRepoHead answers from the cache only: what this store wrote, else undefined', async () => {
+    const author = 'did:plc:carol'
+    await store.upsertSpace(SPACE_B)
+    expect(store.knownRepoHead(SPACE_B, author)).toBeUndefined() // never read nor written here
+    await store.replaceRepo({ ...commit(SPACE_B, author, 20), records: [] })
+    const head = commit(SPACE_B, author, 20)
+    expect(store.knownRepoHead(SPACE_B, author)).toEqual({ rev: head.rev, commitHash: head.commitHash })
+    expect(uncached.knownRepoHead(SPACE_B, author)).toBeUndefined() // cache off: never known
+    await store.deleteSpace(SPACE_B)
+    expect(store.knownRepoHead(SPACE_B, author)).not.toEqual(expect.objectContaining({ rev: head.rev }))
+    await store.upsertSpace(SPACE_B)
+  })
+
   test('states handed out are copies: mutating one does not change the cache', async () => {
     await store.upsertSpace(SPACE_B)
     await store.replaceRepo({ ...commit(SPACE_B, ALICE, 7), records: [] })

@@ -725,8 +725,18 @@ export async function runNotifyCases(rig: Rig, space: string, authority: Account
       rejectedBefore,
   ).toBe(n)
 
-  // Control: the same receiver accepts a notification the authority really signed, and queues the pull.
+  // A genuine notification of the head we already hold is dropped as a duplicate: no job.
   const repo = writer.did
+  const held = await rig.store.getRepoState(space, repo)
+  expect(held?.rev).toBeTruthy()
+  const repeat = new TextEncoder().encode(
+    JSON.stringify({ space, repo, rev: held!.rev, hash: { $bytes: encodeBase64(held!.commitHash!) } }),
+  )
+  const dup = await handleNotification(deps, NOTIFY_WRITE, `Bearer ${await jwt({})}`, repeat)
+  expect(dup.status).toBe(200)
+  expect(await rig.crawler.queues['repo-sync'].getJob(jobId('repo-sync', space, repo))).toBeUndefined()
+
+  // Control: the same receiver accepts a notification the authority really signed, and queues the pull.
   const ok = await handleNotification(deps, NOTIFY_WRITE, `Bearer ${await jwt({})}`, body(repo))
   expect(ok.status).toBe(200)
   expect(await rig.crawler.queues['repo-sync'].getJob(jobId('repo-sync', space, repo))).toBeDefined()
