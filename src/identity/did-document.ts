@@ -11,13 +11,14 @@
  * - Entry ids match in both forms, `#frag` and `{did}#frag`, and only for this document's own DID; the
  *   first matching entry wins (as in the reference implementation).
  * - Keys come out as did:key strings that parse as secp256k1 or P-256 points; anything else is `bad_key`.
- *   A (type, multibase) pair is converted once (the conversion decompresses the point in pure JS, and
- *   every repo sync asks for its author's key) and kept in a bounded LRU; failures are not kept.
+ *   A (type, multibase) pair is converted once (every repo sync asks for its author's key) and kept in a
+ *   bounded LRU; failures are not kept.
  * - Endpoints come out as bare origins of absolute http(s) URLs without userinfo, query, fragment or path.
  *   Whether the origin may be contacted (public address, https) is the endpoint guard's decision at
  *   connect time, not this view's.
  */
 import { getDidKeyFromMultibase, type DidDocument } from '@atproto/identity'
+import { base58btc } from 'multiformats/bases/base58'
 import { jwtAlgOfDidKey } from '../protocol/did-key.js'
 import { IdentityError } from './identity-error.js'
 
@@ -43,12 +44,31 @@ function didKeyOfMethod(type: string, publicKeyMultibase: string): string | unde
     didKeys.set(id, hit)
     return hit
   }
-  const didKey = getDidKeyFromMultibase({ type, publicKeyMultibase })
+  const didKey =
+    compressedMultikey(type, publicKeyMultibase) ?? getDidKeyFromMultibase({ type, publicKeyMultibase })
   if (didKey === undefined) return undefined
   jwtAlgOfDidKey(didKey)
   if (didKeys.size >= DID_KEY_CACHE_SIZE) didKeys.delete(didKeys.keys().next().value as string)
   didKeys.set(id, didKey)
   return didKey
+}
+
+/**
+ * The did:key of a `Multikey` method holding a compressed point (what atproto publishes): the same multibase
+ * string. @atproto/identity would decompress the point in pure JS and compress it again to get there.
+ * Curve and point are still checked by the caller (jwtAlgOfDidKey).
+ */
+function compressedMultikey(type: string, publicKeyMultibase: string): string | undefined {
+  if (type !== 'Multikey' || !publicKeyMultibase.startsWith('z')) return undefined
+  let bytes: Uint8Array
+  try {
+    bytes = base58btc.decode(publicKeyMultibase)
+  } catch {
+    return undefined
+  }
+  return bytes.length === 35 && (bytes[2] === 0x02 || bytes[2] === 0x03)
+    ? `did:key:${publicKeyMultibase}`
+    : undefined
 }
 
 /** `#frag`, with or without the leading `#`. */

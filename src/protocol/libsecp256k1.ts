@@ -12,6 +12,8 @@ export interface Libsecp256k1 {
   ecdsaVerify(sig: Uint8Array, msg32: Uint8Array, pubkey: Uint8Array): boolean
   signatureNormalize(sig: Uint8Array): Uint8Array
   ecdsaSign(msg32: Uint8Array, seckey: Uint8Array): { signature: Uint8Array; recid: number }
+  /** SEC1 re-encoding of a public key (33 or 65 bytes in); throws unless it is a point on the curve. */
+  publicKeyConvert(pubkey: Uint8Array, compressed: boolean): Uint8Array
 }
 
 function load(): Libsecp256k1 | null {

@@ -4,8 +4,9 @@
  *
  * Every signed thing the protocol checks (commits, service auth, space credentials, delegation tokens)
  * goes through `verifyDidKeySignature`. A did:key is decoded once (base58btc multikey → the point,
- * decompressed and checked to be on its curve by @atproto/crypto's parser) and kept as a KeyObject in a
- * bounded LRU, so a verify is one native call instead of several milliseconds of pure-JS field arithmetic.
+ * decompressed and checked to be on its curve by OpenSSL, taking the same forms as @atproto/crypto's
+ * parser) and kept as a KeyObject in a bounded LRU, so a verify is one native call instead of several
+ * milliseconds of pure-JS field arithmetic.
  *
  * secp256k1 goes to libsecp256k1 (the `secp256k1` package's prebuilt binding, ~50 µs a verify) when that
  * binding loads, else to OpenSSL (~330 µs: OpenSSL has no tuned code for this curve). P-256 always goes to
@@ -20,8 +21,8 @@
  *   twin, as upstream service auth does. Never DER in either mode.
  * - Pure: no I/O; the cache only memoises key decoding.
  */
-import { parseDidKey } from '@atproto/crypto'
 import { createHash, createPublicKey, verify as osslVerify, type KeyObject } from 'node:crypto'
+import { base58btc } from 'multiformats/bases/base58'
 import { ProtocolError } from './errors.js'
 import type { AtprotoJwtAlg } from './did-key.js'
 import { libsecp256k1, type Libsecp256k1 } from './libsecp256k1.js'
@@ -29,7 +30,7 @@ import { libsecp256k1, type Libsecp256k1 } from './libsecp256k1.js'
 /** A decoded did:key, ready for OpenSSL. */
 export interface SigningKey {
   alg: AtprotoJwtAlg
-  key: KeyObject
+  readonly key: KeyObject
   /** The uncompressed point 0x04‖x‖y (65 bytes), for libsecp256k1. */
   point: Uint8Array
 }
@@ -62,21 +63,93 @@ const SIGNING_KEY_CACHE_SIZE = 10_000
 
 const cache = new Map<string, SigningKey>()
 
+/** Multicodec prefixes (varint) of the two key types, as they lead a did:key's decoded bytes. */
+const MULTICODEC: ReadonlyArray<{ alg: AtprotoJwtAlg; prefix: readonly [number, number] }> = [
+  { alg: 'ES256K', prefix: [0xe7, 0x01] },
+  { alg: 'ES256', prefix: [0x80, 0x24] },
+]
+
 function decode(didKey: string): SigningKey {
   if (typeof didKey !== 'string' || !didKey.startsWith('did:key:z')) {
     throw new ProtocolError('invalid_did_key', 'signing key is not a base58btc did:key')
   }
-  let parsed: { jwtAlg: string; keyBytes: Uint8Array }
+  let bytes: Uint8Array
   try {
-    parsed = parseDidKey(didKey)
+    bytes = base58btc.decode(didKey.slice('did:key:'.length))
   } catch {
     throw new ProtocolError('invalid_did_key', 'signing key is not a valid secp256k1 or P-256 did:key')
   }
-  const alg = parsed.jwtAlg
-  if (alg !== 'ES256K' && alg !== 'ES256') {
+  const codec = MULTICODEC.find(({ prefix }) => bytes[0] === prefix[0] && bytes[1] === prefix[1])
+  if (codec === undefined) {
     throw new ProtocolError('invalid_did_key', 'signing key type is neither secp256k1 nor P-256')
   }
-  return keyOfPoint(alg, parsed.keyBytes)
+  return keyOfEncodedPoint(codec.alg, bytes.subarray(2))
+}
+
+/**
+ * A key from its SEC1 encoding: compressed (0x02/0x03‖x) or uncompressed (0x04‖x‖y), the two forms
+ * @atproto/crypto's parser takes. Decompressed, and refused unless on the curve, in native code (the pure-JS
+ * square root took ~0.2 ms a key, once per author): by libsecp256k1 for secp256k1 where it loads (~7 µs),
+ * else by OpenSSL (~0.1 ms).
+ */
+function keyOfEncodedPoint(alg: AtprotoJwtAlg, encoded: Uint8Array): SigningKey {
+  const form = encoded[0]
+  const wellFormed =
+    (encoded.length === 33 && (form === 0x02 || form === 0x03)) || (encoded.length === 65 && form === 0x04)
+  if (!wellFormed) {
+    throw new ProtocolError('invalid_did_key', 'signing key is not a valid secp256k1 or P-256 did:key')
+  }
+  const notOnCurve = () => new ProtocolError('invalid_did_key', 'signing key is not a point on its curve')
+  if (alg === 'ES256K' && libsecp256k1 !== null) {
+    let point: Uint8Array
+    try {
+      point = libsecp256k1.publicKeyConvert(encoded, false)
+    } catch {
+      throw notOnCurve()
+    }
+    return signingKey(alg, point)
+  }
+  let key: KeyObject
+  try {
+    key = createPublicKey({ key: spki(alg, encoded), format: 'der', type: 'spki' })
+  } catch {
+    throw notOnCurve()
+  }
+  const jwk = key.export({ format: 'jwk' })
+  const point = Buffer.concat([
+    Buffer.from([0x04]),
+    Buffer.from(jwk.x as string, 'base64url'),
+    Buffer.from(jwk.y as string, 'base64url'),
+  ])
+  return signingKey(alg, point, key)
+}
+
+/** DER SubjectPublicKeyInfo of an encoded point of either form. */
+function spki(alg: AtprotoJwtAlg, encoded: Uint8Array): Buffer {
+  const prefix = CURVES[alg].spkiPrefix
+  if (encoded.length === 65) return Buffer.concat([prefix, encoded])
+  // The prefix ends with the lengths of the outer SEQUENCE and of the BIT STRING (00‖point); a compressed
+  // point is 32 bytes shorter, so both shrink by 32.
+  const der = Buffer.concat([prefix, encoded])
+  der[1] = der[1]! - 32
+  der[prefix.length - 2] = der[prefix.length - 2]! - 32
+  return der
+}
+
+/**
+ * A SigningKey of a point already known to be on its curve. Its KeyObject is made on first use: where
+ * libsecp256k1 verifies secp256k1, OpenSSL never needs one.
+ */
+function signingKey(alg: AtprotoJwtAlg, point: Uint8Array, known?: KeyObject): SigningKey {
+  let key = known
+  return {
+    alg,
+    point,
+    get key(): KeyObject {
+      key ??= createPublicKey({ key: spki(alg, point), format: 'der', type: 'spki' })
+      return key
+    },
+  }
 }
 
 /** A key from its uncompressed point 0x04‖x‖y; OpenSSL refuses a point that is not on the curve. */
@@ -85,8 +158,7 @@ function keyOfPoint(alg: AtprotoJwtAlg, point: Uint8Array): SigningKey {
     throw new ProtocolError('invalid_did_key', 'signing key did not decode to an uncompressed curve point')
   }
   try {
-    const der = Buffer.concat([CURVES[alg].spkiPrefix, point])
-    return { alg, key: createPublicKey({ key: der, format: 'der', type: 'spki' }), point }
+    return signingKey(alg, point, createPublicKey({ key: spki(alg, point), format: 'der', type: 'spki' }))
   } catch {
     throw new ProtocolError('invalid_did_key', 'signing key is not a point on its curve')
   }

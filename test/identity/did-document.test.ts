@@ -1,4 +1,5 @@
-import { P256Keypair, Secp256k1Keypair } from '@atproto/crypto'
+import { P256Keypair, Secp256k1Keypair, parseDidKey } from '@atproto/crypto'
+import { base58btc } from 'multiformats/bases/base58'
 import type { DidDocument } from '@atproto/identity'
 import { DidDocumentView } from '../../src/identity/did-document.js'
 import { IdentityError } from '../../src/identity/identity-error.js'
@@ -104,6 +105,22 @@ describe('DidDocumentView', () => {
       verificationMethod: [{ id: '#atproto', type: 'JsonWebKey2020', controller: DID, publicKeyJwk: {} }],
     })
     expect(reason(() => noMultibase.signingKey())).toBe('bad_key')
+  })
+
+  it('takes a compressed Multikey as published, and refuses an uncompressed one (as @atproto/identity does) and a point off the curve', async () => {
+    const kp = await Secp256k1Keypair.create()
+    const view = (publicKeyMultibase: string) =>
+      new DidDocumentView(DID, {
+        id: DID,
+        verificationMethod: [{ id: '#atproto', type: 'Multikey', controller: DID, publicKeyMultibase }],
+      })
+    expect(view(kp.did().slice('did:key:'.length)).signingKey()).toBe(kp.did())
+    const point = parseDidKey(kp.did()).keyBytes // 65 bytes, uncompressed
+    const uncompressed = base58btc.encode(Buffer.concat([Buffer.from([0xe7, 0x01]), point]))
+    expect(reason(() => view(uncompressed).signingKey())).toBe('bad_key')
+    // secp256k1 multicodec, compressed form, x = 5: no point has it (x³ + 7 is not a square mod p).
+    const offCurve = Buffer.concat([Buffer.from([0xe7, 0x01, 0x02]), Buffer.alloc(31), Buffer.from([5])])
+    expect(reason(() => view(base58btc.encode(offCurve)).signingKey())).toBe('bad_key')
   })
 
   it.each([

@@ -6,7 +6,7 @@
  * decoding rules.
  */
 import { randomBytes } from 'node:crypto'
-import { P256Keypair, Secp256k1Keypair, verifySignature, type Keypair } from '@atproto/crypto'
+import { P256Keypair, Secp256k1Keypair, parseDidKey, verifySignature, type Keypair } from '@atproto/crypto'
 import {
   SECP256K1_BACKEND,
   signingKeyOf,
@@ -137,6 +137,49 @@ describe('known keys and did:key decoding', () => {
       expect.objectContaining({ reason: 'invalid_did_key' }),
     )
   })
+
+  it.each(['secp256k1', 'p256'] as const)(
+    '%s: decodes compressed and uncompressed did:keys to the point @atproto/crypto decodes, and refuses what it refuses',
+    async (curve) => {
+      const prefix = curve === 'secp256k1' ? [0xe7, 0x01] : [0x80, 0x24]
+      const didKeyOf = (point: Uint8Array) =>
+        `did:key:z${base58(Buffer.concat([Buffer.from(prefix), point]))}`
+      const upstreamPoint = (didKey: string): Uint8Array | 'refused' => {
+        try {
+          return parseDidKey(didKey).keyBytes
+        } catch {
+          return 'refused'
+        }
+      }
+      const oursPoint = (didKey: string): Uint8Array | 'refused' => {
+        try {
+          return new Uint8Array(signingKeyOf(didKey).point)
+        } catch {
+          return 'refused'
+        }
+      }
+      for (let i = 0; i < 20; i++) {
+        const kp = await keypair(curve)
+        const full = upstreamPoint(kp.did()) as Uint8Array
+        expect(oursPoint(kp.did())).toEqual(new Uint8Array(full))
+        // The same key spelled uncompressed.
+        expect(oursPoint(didKeyOf(full))).toEqual(new Uint8Array(full))
+        const compressed = Buffer.from(full.subarray(0, 33))
+        compressed[0] = 0x02 + (full[64]! & 1)
+        const spellings = [
+          Buffer.concat([Buffer.from([0x06 + (full[64]! & 1)]), full.subarray(1)]), // hybrid form
+          compressed.subarray(0, 32), // truncated
+          Buffer.concat([compressed, Buffer.from([0])]), // one byte too many
+          Buffer.concat([Buffer.from([0x04]), full.subarray(1, 33), to32(toBig(full.subarray(33)) ^ 1n)]), // y off the curve
+          Buffer.concat([Buffer.from([0x05]), compressed.subarray(1)]), // unknown form
+        ]
+        for (const point of spellings) {
+          const didKey = didKeyOf(point)
+          expect([oursPoint(didKey), upstreamPoint(didKey)]).toEqual(['refused', 'refused'])
+        }
+      }
+    },
+  )
 
   it('rejects an x coordinate that is not on the curve', () => {
     // secp256k1 multicodec e7 01, compressed prefix 02, x = 5 (x³ + 7 = 132 is not a square mod p).
