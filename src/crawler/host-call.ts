@@ -4,6 +4,8 @@
  * - First a slot of this process's host gate (host-gate.ts): a job waits there, briefly and in order, while
  *   this process's own jobs hold every slot of the host, instead of being refused by Redis and deferred.
  *   A job the gate turns away (too many waiting, waited too long) is deferred like a limiter refusal.
+ * - A rate refusal of at most MAX_RATE_WAIT_MS is waited out in place (up to a second in all): under a steady
+ *   load the rate cap refuses for milliseconds at a time, and deferring would add a quarter second or more.
  * - No lease (host at its concurrency or rate cap, circuit open, Retry-After pending): throws
  *   HostBusyError with how long to wait, and the job moves itself to the delayed set for that long plus a
  *   random share of it (`deferralDelayMs`), so jobs refused together do not all come back in the same
@@ -21,7 +23,7 @@ import type { SyncContext } from './sync-context.js'
 import type { HeldCredential } from './credential-manager.js'
 import { isSpaceCallError } from './space-errors.js'
 import { isHostError, type HostError } from './host-errors.js'
-import type { Acquired } from './host-limiter.js'
+import type { Acquired, HostLimiter } from './host-limiter.js'
 
 export class HostBusyError extends Error {
   override readonly name = 'HostBusyError'
@@ -54,6 +56,26 @@ function hostErrorOf(err: unknown): HostError | undefined {
   return undefined
 }
 
+/** A rate refusal whose hint is at most this is waited out in place rather than deferring the job. */
+const MAX_RATE_WAIT_MS = 250
+/** Longest a job waits out rate refusals in place, in all. */
+const MAX_RATE_WAIT_TOTAL_MS = 1_000
+
+/**
+ * A lease, waiting out short rate refusals while holding the local slot: under a steady load the rate cap
+ * refuses for a few milliseconds at a time (host-limiter.ts), and a deferral through the delayed set would
+ * turn each of those into a quarter of a second or more of added latency.
+ */
+export async function acquireWaitingOutRate(limiter: HostLimiter, host: string): Promise<Acquired> {
+  const deadline = performance.now() + MAX_RATE_WAIT_TOTAL_MS
+  for (;;) {
+    const lease = await limiter.acquire(host)
+    if (lease.ok || lease.reason !== 'rate' || lease.retryInMs > MAX_RATE_WAIT_MS) return lease
+    if (performance.now() + lease.retryInMs > deadline) return lease
+    await new Promise((resolve) => setTimeout(resolve, lease.retryInMs))
+  }
+}
+
 export function hostKey(url: string): string {
   return new URL(url).host
 }
@@ -69,7 +91,7 @@ export async function withHost<T>(
   if (!local) throw new HostBusyError(host, LOCAL_RETRY_MS, 'concurrency')
   let lease: Acquired
   try {
-    lease = await ctx.limiter.acquire(host)
+    lease = await acquireWaitingOutRate(ctx.limiter, host)
   } catch (err) {
     local()
     throw err

@@ -2,6 +2,11 @@
  * Per-host politeness shared by every worker process through Redis: a concurrency cap, a requests-per-
  * second cap, `Retry-After` honoured, and a circuit breaker for hosts that keep failing.
  *
+ * The rate cap is a GCRA (a token bucket kept as one "theoretical arrival time" per host): requests are
+ * spaced 1/rps apart on average with a burst of up to one second's worth, and a refusal says exactly when
+ * the next request fits (milliseconds under a steady load), not "after this second ends". A refusal
+ * consumes nothing.
+ *
  * `acquire` never waits: it either grants a lease or says how long to come back after, so the caller
  * (a BullMQ job) can move itself to the delayed set and the worker slot goes to another host's job.
  * That is what keeps one slow or broken host from stalling the others.
@@ -35,7 +40,7 @@ export type Acquired =
   | { ok: false; retryInMs: number; reason: 'concurrency' | 'rate' | 'circuit_open' | 'retry_after' }
 
 const ACQUIRE = `
-local inflight, rate, fails, openUntil, retryUntil = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local inflight, tat, fails, openUntil, retryUntil = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, concurrency, rps, threshold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local leaseId, leaseMs = ARGV[5], tonumber(ARGV[6])
 local ru = tonumber(redis.call('GET', retryUntil) or '0')
@@ -47,11 +52,12 @@ local f = tonumber(redis.call('GET', fails) or '0')
 local cap = concurrency
 if f >= threshold then cap = 1 end
 if redis.call('ZCARD', inflight) >= cap then return {0, 50, 'concurrency'} end
-local sec = math.floor(now / 1000)
-local rkey = rate .. ':' .. sec
-local n = redis.call('INCR', rkey)
-if n == 1 then redis.call('PEXPIRE', rkey, 2000) end
-if n > rps then return {0, (sec + 1) * 1000 - now, 'rate'} end
+local interval = 1000 / rps
+local burst = 1000 - interval
+local t = tonumber(redis.call('GET', tat) or '0')
+if t < now then t = now end
+if t - now > burst then return {0, math.ceil(t - now - burst), 'rate'} end
+redis.call('SET', tat, tostring(t + interval), 'PX', math.ceil(t + interval - now) + 1000)
 redis.call('ZADD', inflight, now + leaseMs, leaseId)
 redis.call('PEXPIRE', inflight, leaseMs * 2)
 return {1, 0, leaseId}
@@ -101,7 +107,7 @@ export class HostLimiter {
     const k = `${this.o.prefix}:{${host}}`
     return {
       inflight: `${k}:inflight`,
-      rate: `${k}:rate`,
+      tat: `${k}:tat`,
       fails: `${k}:fails`,
       openUntil: `${k}:open`,
       retryUntil: `${k}:retry`,
@@ -113,7 +119,7 @@ export class HostLimiter {
     const leaseId = randomUUID()
     const r = await this.acquireScript(
       k.inflight,
-      k.rate,
+      k.tat,
       k.fails,
       k.openUntil,
       k.retryUntil,

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import { HostLimiter } from '../../src/crawler/host-limiter.js'
-import { deferralDelayMs } from '../../src/crawler/host-call.js'
+import { acquireWaitingOutRate, deferralDelayMs } from '../../src/crawler/host-call.js'
 
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
 const prefix = `sv:test:${process.pid}:${Date.now()}`
@@ -47,13 +47,30 @@ describe('HostLimiter (real Redis)', () => {
     expect(l.renewEveryMs).toBeLessThan(1000 / 2)
   })
 
-  it('caps requests per second and says when to come back', async () => {
+  it('caps requests per second (a burst of one second, then one per 1/rps) and says exactly when to come back', async () => {
     const l = new HostLimiter(redis, { concurrency: 100, requestsPerSec: 3, prefix })
-    const t = Math.floor(Date.now() / 1000) * 1000 + 100
+    const t = Date.now()
     const results = []
     for (let i = 0; i < 4; i++) results.push(await l.acquire('rate.example', t))
     expect(results.map((r) => r.ok)).toEqual([true, true, true, false])
-    expect(results[3]).toMatchObject({ ok: false, reason: 'rate', retryInMs: 900 })
+    expect(results[3]).toMatchObject({ ok: false, reason: 'rate', retryInMs: 334 })
+    // Refusals consume nothing: just before the hint still refused, at the hint admitted, then spaced 1/rps.
+    expect(await l.acquire('rate.example', t + 300)).toMatchObject({
+      ok: false,
+      reason: 'rate',
+      retryInMs: 34,
+    })
+    expect((await l.acquire('rate.example', t + 334)).ok).toBe(true)
+    expect(await l.acquire('rate.example', t + 400)).toMatchObject({
+      ok: false,
+      reason: 'rate',
+      retryInMs: 267,
+    })
+    // Over a longer span the rate holds: asked every 10 ms for 10 s, 3 a second (plus what was unspent).
+    const later = []
+    for (let ms = 1000; ms < 11_000; ms += 10) later.push((await l.acquire('rate.example', t + ms)).ok)
+    expect(later.filter(Boolean).length).toBeGreaterThanOrEqual(30)
+    expect(later.filter(Boolean).length).toBeLessThanOrEqual(32)
   })
 
   it('honours Retry-After', async () => {
@@ -93,7 +110,22 @@ describe('HostLimiter (real Redis)', () => {
     expect(held.ok).toBe(true)
     if (held.ok) await l.release('down.example', held.leaseId, true)
     expect(await l.state('down.example')).toBe('closed')
-    expect((await l.acquire('down.example')).ok).toBe(true)
+    expect((await l.acquire('down.example', now + 40_100)).ok).toBe(true)
+  })
+})
+
+describe('a job refused by the rate cap', () => {
+  it('waits out a short refusal in place, and is refused at once when the wait would be long', async () => {
+    const fast = new HostLimiter(redis, { concurrency: 100, requestsPerSec: 10, prefix })
+    for (let i = 0; i < 10; i++) expect((await fast.acquire('wait.example')).ok).toBe(true) // the burst
+    const t0 = performance.now()
+    expect((await acquireWaitingOutRate(fast, 'wait.example')).ok).toBe(true) // ~100 ms later
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(50)
+    const slow = new HostLimiter(redis, { concurrency: 100, requestsPerSec: 2, prefix })
+    for (let i = 0; i < 2; i++) expect((await slow.acquire('nowait.example')).ok).toBe(true)
+    const t1 = performance.now()
+    expect(await acquireWaitingOutRate(slow, 'nowait.example')).toMatchObject({ ok: false, reason: 'rate' })
+    expect(performance.now() - t1).toBeLessThan(250)
   })
 })
 
