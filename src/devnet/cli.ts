@@ -10,6 +10,7 @@
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { startDevnet, type Devnet, type DevnetOptions } from './devnet.js'
+import { DEFAULT_ENCODED_RECORD_CACHE_BYTES } from './encoded-record-cache.js'
 import { DEFAULT_NETWORK, POLICY_MODES, type PolicyMode } from './generator.js'
 
 export const HELP = `devnet — a simulated atproto permissioned-data network on 127.0.0.1 (TEST KEYS ONLY)
@@ -34,6 +35,7 @@ Serving:
   --registration-ttl S     registerNotify lifetime in seconds (default 86400)
   --write-rate X           start the write driver at X writes/s
   --materialize            compute every repo's set hash at startup (otherwise lazily) and report the time
+  --record-cache-mib M     memory for encoded generated records, reused by getRepo (default ${DEFAULT_ENCODED_RECORD_CACHE_BYTES / 1024 / 1024}; 0 = off)
   --show-spaces K          spaces to list in the summary (default 20)
   --log-level L            pino level for stderr logs (default info; "silent" to mute)
   --json                   print the summary as JSON
@@ -95,6 +97,7 @@ export function parseCli(argv: string[]): CliConfig | null {
       'registration-ttl': { type: 'string' },
       'write-rate': { type: 'string' },
       materialize: { type: 'boolean' },
+      'record-cache-mib': { type: 'string' },
       'show-spaces': { type: 'string' },
       'log-level': { type: 'string' },
       json: { type: 'boolean' },
@@ -125,6 +128,8 @@ export function parseCli(argv: string[]): CliConfig | null {
   set('allowListFraction', num('allow-list-fraction', values['allow-list-fraction'], { min: 0, max: 1 }))
   set('port', num('port', values.port, { int: true, min: 0, max: 65535 }))
   set('registrationTtlSec', num('registration-ttl', values['registration-ttl'], { int: true, min: 1 }))
+  const cacheMib = num('record-cache-mib', values['record-cache-mib'], { min: 0 })
+  set('encodedRecordCacheBytes', cacheMib === undefined ? undefined : Math.floor(cacheMib * 1024 * 1024))
   if (portBase !== undefined) {
     options.hostPorts = Array.from({ length: hosts ?? DEFAULT_NETWORK.hosts }, (_, i) => portBase + i)
   }

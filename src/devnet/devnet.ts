@@ -29,6 +29,7 @@ import { AttestationVerifier } from './attestation-verifier.js'
 import { ClientRegistry, type DevnetClient } from './client-registry.js'
 import { obtainSpaceCredential, type ObtainedCredential } from './credential-client.js'
 import { DidDirectory } from './did-directory.js'
+import { DEFAULT_ENCODED_RECORD_CACHE_BYTES, EncodedRecordCache } from './encoded-record-cache.js'
 import { Faults } from './faults.js'
 import { Firehose } from './firehose.js'
 import { checkShape, createPool, DEFAULT_NETWORK, planSpaces, type NetworkShape } from './generator.js'
@@ -57,6 +58,8 @@ export interface DevnetOptions extends Partial<Omit<NetworkShape, 'seed'>> {
   adminToken?: string
   /** Lifetime of the OAuth access tokens the hosts' authorization servers issue (default 1 h). */
   oauthAccessTokenLifetimeSec?: number
+  /** Budget of the cache of encoded generated records, in bytes (default 256 MiB; 0 = no caching). */
+  encodedRecordCacheBytes?: number
 }
 
 export interface SpaceInfo {
@@ -103,6 +106,7 @@ export interface DevnetParts {
   faults: Faults
   firehose: Firehose
   directory: DidDirectory
+  encodedRecords: EncodedRecordCache
   notifier: Notifier
   server: Server
 }
@@ -125,6 +129,8 @@ export class Devnet {
   readonly faults: Faults
   readonly firehose: Firehose
   readonly directory: DidDirectory
+  /** Encoded generated records shared by every host's repos (see encoded-record-cache.ts). */
+  readonly encodedRecords: EncodedRecordCache
   private readonly notifier: Notifier
   private readonly server: Server
   private readonly driverSet = new Set<WriteDriver>()
@@ -143,6 +149,7 @@ export class Devnet {
     this.faults = parts.faults
     this.firehose = parts.firehose
     this.directory = parts.directory
+    this.encodedRecords = parts.encodedRecords
     this.notifier = parts.notifier
     this.server = parts.server
   }
@@ -221,7 +228,7 @@ export class Devnet {
 
   /**
    * The merged content of a space: every current record of every listed writer whose account is active
-   * (options widen this), URI-ascending. A deleted space has none.
+   * (options widen this), URI-ascending. A deleted space has none. Values are devnet's own: read-only.
    */
   groundTruth(space: string, opts: GroundTruthOptions = {}): GroundTruthRecord[] {
     const info = this.space(space)
@@ -306,7 +313,10 @@ export class Devnet {
     return host.spaceHost.injectFakeNotification(space, repo)
   }
 
-  /** Computes every repo's set hash now (otherwise done lazily on first use). */
+  /**
+   * Computes every repo's set hash now (otherwise done lazily on first use); this encodes every generated
+   * record, and keeps what fits in the encoded-record cache for the reads that follow.
+   */
   async materialize(
     onProgress?: (done: number, total: number) => void,
   ): Promise<{ repos: number; ms: number }> {
@@ -373,6 +383,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     logger: given,
     adminToken: token,
     oauthAccessTokenLifetimeSec,
+    encodedRecordCacheBytes,
     ...rest
   } = options
   const shape: NetworkShape = { ...DEFAULT_NETWORK, ...stripUndefined(rest), seed }
@@ -427,6 +438,9 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       hostOrigins.push(host.origin)
     }
 
+    const encodedRecords = new EncodedRecordCache(
+      encodedRecordCacheBytes ?? DEFAULT_ENCODED_RECORD_CACHE_BYTES,
+    )
     const pool = createPool(shape, accounts)
     const indexer = accounts.create('indexer', 0)
     managingApp.authorizeEverywhere(indexer.did)
@@ -442,7 +456,9 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       for (const { writer, history } of p.writers) {
         space.writers.set(writer.did, 'generated')
         managingApp.authorize(p.uri, writer.did)
-        ;(hosts[writer.host] as Host).ctx.repos.add(new PermissionedRepo(p.uri, writer.did, history))
+        ;(hosts[writer.host] as Host).ctx.repos.add(
+          new PermissionedRepo(p.uri, writer.did, history, encodedRecords),
+        )
       }
     }
 
@@ -460,6 +476,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       faults,
       firehose,
       directory,
+      encodedRecords,
       notifier,
       server,
     })

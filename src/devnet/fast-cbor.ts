@@ -133,29 +133,42 @@ export function encodeFast(value: FastValue): Uint8Array {
   return w.result()
 }
 
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
+const BASE32_CODES = Array.from('abcdefghijklmnopqrstuvwxyz234567', (c) => c.charCodeAt(0))
 const CID_PREFIX = [0x01, 0x71, 0x12, 0x20] // CIDv1, dag-cbor, sha2-256, 32-byte digest
 
-/** The CIDv1 (dag-cbor, sha2-256) string of a block: multibase "b" + RFC 4648 base32, lowercase. */
-export function blockCidString(bytes: Uint8Array): string {
+/** The CIDv1 (dag-cbor, sha2-256) of a block in byte form: 0x01 0x71 0x12 0x20 + sha256(bytes). */
+export function blockCidBytes(bytes: Uint8Array): Uint8Array {
   sha256.init()
   sha256.update(bytes)
   const cid = new Uint8Array(36)
   cid.set(CID_PREFIX)
   cid.set(sha256.digest('binary'), 4)
-  let out = 'b'
+  return cid
+}
+
+/**
+ * The string form of CID bytes: multibase "b" + RFC 4648 base32, lowercase. Built from char codes in one
+ * go: appending char by char leaves a rope of one heap node per character, which cost ~1.5 KB per CID kept.
+ */
+export function cidBytesString(cid: Uint8Array): string {
+  const codes: number[] = [0x62] // 'b'
   let buffer = 0
   let bits = 0
   for (let i = 0; i < cid.length; i++) {
     buffer = ((buffer << 8) | (cid[i] as number)) & 0xffff
     bits += 8
     while (bits >= 5) {
-      out += BASE32[(buffer >>> (bits - 5)) & 31]
+      codes.push(BASE32_CODES[(buffer >>> (bits - 5)) & 31] as number)
       bits -= 5
     }
   }
-  if (bits > 0) out += BASE32[(buffer << (5 - bits)) & 31]
-  return out
+  if (bits > 0) codes.push(BASE32_CODES[(buffer << (5 - bits)) & 31] as number)
+  return String.fromCharCode(...codes)
+}
+
+/** The CIDv1 (dag-cbor, sha2-256) string of a block. */
+export function blockCidString(bytes: Uint8Array): string {
+  return cidBytesString(blockCidBytes(bytes))
 }
 
 /** Whether a JSON value is in the narrow shape `encodeIfPlain` accepts (see the module comment). */

@@ -12,10 +12,16 @@
  * - The LtHash state is computed from the current set the first time it is needed and maintained
  *   incrementally afterwards, so it always equals the fold of the current set.
  * - An op carries `value` only while its cid is still the path's current cid.
- * - A current record's JSON value is shared between readers: treat it as read-only.
+ * - Generated current records come from the shared EncodedRecordCache (encoded-record-cache.ts): the
+ *   history is immutable, so cached encodings never go stale, and the overlay is applied over them on every
+ *   read, so a write needs no invalidation.
+ * - Current records and their JSON values are shared between readers: treat them as read-only.
  */
+import { parseCid } from '@atproto/lex-data'
 import { LtHash, recordElement } from '../protocol/lthash.js'
 import { decodeBlock, recordToJson } from '../protocol/record-codec.js'
+import type { CarRecord } from '../protocol/repo-car-write.js'
+import { byPath, EncodedRecordCache, type EncodedRecords } from './encoded-record-cache.js'
 import type { GeneratedBlob, GeneratedHistory } from './record-generator.js'
 import { XrpcError } from './xrpc-router.js'
 
@@ -65,6 +71,10 @@ export interface OpBound {
   cursor?: { rev: string; idx: number }
 }
 
+/** No caching: what a repo built without a cache uses (every read encodes its generated records). */
+const NO_CACHE = new EncodedRecordCache(0)
+const NO_RECORDS: EncodedRecords = { byIndex: [], byPath: [] }
+
 function after(rev: string, idx: number, bound: OpBound): boolean {
   if (bound.since !== undefined && !(rev > bound.since)) return false
   const c = bound.cursor
@@ -94,7 +104,13 @@ export class PermissionedRepo {
     readonly space: string,
     readonly did: string,
     readonly history?: GeneratedHistory,
+    private readonly cache: EncodedRecordCache = NO_CACHE,
   ) {}
+
+  /** Every generated current record, from the cache or encoded now. */
+  private generated(): EncodedRecords {
+    return this.history ? this.cache.records(this.history) : NO_RECORDS
+  }
 
   /** Rev of the last write batch; undefined for a repo that was never written. */
   get rev(): string | undefined {
@@ -128,18 +144,22 @@ export class PermissionedRepo {
         value: o.value,
       }
     }
-    const i = this.history?.indexOf(collection, rkey)
-    if (i === undefined || !this.history) return undefined
-    const r = this.history.record(i)
-    return { ...r, rev: this.history.lastWriteRev(i) }
+    const h = this.history
+    const i = h?.indexOf(collection, rkey)
+    if (i === undefined || !h) return undefined
+    const cached = this.cache.peek(h)?.byIndex[i]
+    if (cached) return cached
+    return { ...h.record(i), rev: h.lastWriteRev(i) }
   }
 
   /** The current CID at a path, or undefined (without decoding the value: every write asks). */
   currentCid(collection: string, rkey: string): string | undefined {
     const o = this.overlay.get(`${collection}/${rkey}`)
     if (o !== undefined) return o === null ? undefined : o.cid
-    const i = this.history?.indexOf(collection, rkey)
-    return i === undefined ? undefined : this.history?.record(i).cid
+    const h = this.history
+    const i = h?.indexOf(collection, rkey)
+    if (i === undefined || !h) return undefined
+    return (this.cache.peek(h)?.byIndex[i] ?? h.record(i)).cid
   }
 
   /** Every current path, unsorted (cheap: no encoding). */
@@ -157,33 +177,31 @@ export class PermissionedRepo {
     return out
   }
 
-  /** Every current record with its bytes (encodes generated records; overlay records last). */
+  /** Every current record with its bytes (generated records first, overlay records last). */
   records(): CurrentRecord[] {
     const out: CurrentRecord[] = []
-    const h = this.history
-    if (h) {
-      for (let i = 0; i < h.recordCount; i++) {
-        const { collection, rkey } = h.recordPath(i)
-        if (this.overlay.has(`${collection}/${rkey}`)) continue
-        out.push({ ...h.record(i), rev: h.lastWriteRev(i) })
-      }
-    }
+    for (const r of this.generated().byIndex) if (!this.overlay.has(r.path)) out.push(r)
     for (const o of this.overlay.values()) if (o) out.push(this.get(o.collection, o.rkey) as CurrentRecord)
     return out
+  }
+
+  /** Every current record as a CAR block (path, CID, bytes), in CAR index order (getRepo). */
+  blocks(): CarRecord[] {
+    const out: CarRecord[] = []
+    for (const r of this.generated().byPath) {
+      if (!this.overlay.has(r.path)) out.push({ path: r.path, cid: r.cidObject, bytes: r.bytes })
+    }
+    if (this.overlay.size === 0) return out
+    for (const [path, o] of this.overlay) if (o) out.push({ path, cid: parseCid(o.cid), bytes: o.bytes })
+    return out.sort(byPath)
   }
 
   /** The LtHash of the current set (computed on first use, then maintained by writes). Do not mutate. */
   state(): LtHash {
     if (!this.lt) {
       const lt = new LtHash()
-      const h = this.history
-      if (h) {
-        for (let i = 0; i < h.recordCount; i++) {
-          const { collection, rkey } = h.recordPath(i)
-          if (!this.overlay.has(`${collection}/${rkey}`))
-            lt.add(recordElement(collection, rkey, h.record(i).cid))
-        }
-      }
+      for (const r of this.generated().byIndex)
+        if (!this.overlay.has(r.path)) lt.add(recordElement(r.collection, r.rkey, r.cid))
       for (const o of this.overlay.values()) if (o) lt.add(recordElement(o.collection, o.rkey, o.cid))
       this.lt = lt
     }
@@ -198,17 +216,13 @@ export class PermissionedRepo {
 
   /** Digest of the generated state alone, ignoring deltas (the writer-set hint from generation time). */
   generatedDigest(): Uint8Array | undefined {
-    const h = this.history
-    if (!h) return undefined
+    if (!this.history) return undefined
     if (!this.generatedDigestCache) {
       if (this.deltas.length === 0) {
         this.generatedDigestCache = this.digest()
       } else {
         const lt = new LtHash()
-        for (let i = 0; i < h.recordCount; i++) {
-          const r = h.record(i)
-          lt.add(recordElement(r.collection, r.rkey, r.cid))
-        }
+        for (const r of this.generated().byIndex) lt.add(recordElement(r.collection, r.rkey, r.cid))
         this.generatedDigestCache = lt.digest()
       }
     }

@@ -19,7 +19,7 @@
  */
 import { createHash } from 'node:crypto'
 import { createCid } from '@atproto/lex-data'
-import { blockCidString, encodeFast, type FastValue } from './fast-cbor.js'
+import { blockCidBytes, cidBytesString, encodeFast, type FastValue } from './fast-cbor.js'
 import { derive, hashInts } from './seeded.js'
 import { tidFromMicros, tidParts } from './tid.js'
 
@@ -72,6 +72,8 @@ export interface EncodedRecord {
   value: Record<string, unknown>
   bytes: Uint8Array
   cid: string
+  /** The CID in byte form (36 bytes). */
+  cidBytes: Uint8Array
 }
 
 export interface HistoryOp {
@@ -219,12 +221,14 @@ export class GeneratedHistory {
   private encode(slot: Slot, version: number): EncodedRecord {
     const value = this.valueOf(slot, version)
     const bytes = encodeFast(value as FastValue)
+    const cidBytes = blockCidBytes(bytes)
     return {
       collection: this.collectionOf(slot),
       rkey: this.rkeyOf(slot),
       value,
       bytes,
-      cid: blockCidString(bytes),
+      cid: cidBytesString(cidBytes),
+      cidBytes,
     }
   }
 

@@ -19,7 +19,6 @@
  * response only.
  */
 import { randomBytes } from 'node:crypto'
-import { parseCid } from '@atproto/lex-data'
 import { commitToJson, createSignedCommit, type SignedCommit } from '../protocol/commit.js'
 import {
   createDelegationToken,
@@ -31,6 +30,7 @@ import { encodeRecordJson } from '../protocol/record-codec.js'
 import { repoCarBytes, writeRepoCar, type CarRecord } from '../protocol/repo-car-write.js'
 import { formatSpaceRecordUri, parseSpaceUri } from '../protocol/space-uri.js'
 import type { Account } from './accounts.js'
+import { coalescedChunks } from './coalesced-chunks.js'
 import { encodeIfPlain } from './fast-cbor.js'
 import type { FaultKind, FaultTarget } from './faults.js'
 import type { HostContext } from './host.js'
@@ -219,9 +219,7 @@ export class RepoHost {
     if (!repo) throw invalidRequest(`Could not find repo for DID: ${did}`, 'RepoNotFound')
     const excludeValues = c.params['excludeValues'] === true
     const commit = await this.commit(c, repo)
-    let records: CarRecord[] = repo
-      .records()
-      .map((r) => ({ path: `${r.collection}/${r.rkey}`, cid: parseCid(r.cid), bytes: r.bytes }))
+    let records: CarRecord[] = repo.blocks()
     if (this.fault('indexHashMismatch', c, space, did)) {
       // The index no longer folds to the commit's hash: drop an entry, or invent one in an empty repo.
       records =
@@ -241,7 +239,11 @@ export class RepoHost {
       const keep = Math.min(car.length - 1, truncated.keepBytes ?? car.length >> 1)
       return { kind: 'bytes', body: car.subarray(0, keep), contentType: 'application/vnd.ipld.car' }
     }
-    return { kind: 'stream', body: writeRepoCar(input), contentType: 'application/vnd.ipld.car' }
+    return {
+      kind: 'stream',
+      body: coalescedChunks(writeRepoCar(input)),
+      contentType: 'application/vnd.ipld.car',
+    }
   }
 
   private async listRepoOps(c: XrpcContext): Promise<XrpcOutput> {

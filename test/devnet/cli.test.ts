@@ -29,6 +29,8 @@ test('flags map onto devnet options', () => {
     '--json',
     '--registration-ttl',
     '60',
+    '--record-cache-mib',
+    '64',
   ])
   expect(cfg).toEqual({
     options: {
@@ -40,6 +42,7 @@ test('flags map onto devnet options', () => {
       hosts: 4,
       allowListFraction: 0,
       registrationTtlSec: 60,
+      encodedRecordCacheBytes: 64 * 1024 * 1024,
       hostPorts: [7000, 7001, 7002, 7003],
     },
     writeRate: 25,
@@ -56,6 +59,7 @@ test('bad flags fail with a message naming the flag', () => {
   expect(() => parseCli(['--records', '1.5'])).toThrow(/--records/)
   expect(() => parseCli(['--policy', 'secret'])).toThrow(/--policy must be one of/)
   expect(() => parseCli(['--allow-list-fraction', '2'])).toThrow(/<= 1/)
+  expect(() => parseCli(['--record-cache-mib=-1'])).toThrow(/--record-cache-mib must be a number >= 0/)
   expect(() => parseCli(['--bogus'])).toThrow(/bogus/)
 })
 
