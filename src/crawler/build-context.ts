@@ -91,7 +91,14 @@ export function buildSyncContext(deps: {
     requestsPerSec: config.hostRequestsPerSec,
   })
   // Local slots = the host's cap: one process alone is never admitted less than the limiter would grant.
-  const gate = new HostGate({ cap: config.hostConcurrency, maxWaitMs: HOST_GATE_WAIT_MS })
+  // Waiters: up to a quarter of the worker slots per host, so the repos of one busy host queue here in order
+  // instead of being deferred (each deferral adds >= 50 ms plus jitter), while a saturated host still
+  // cannot tie up every worker.
+  const gate = new HostGate({
+    cap: config.hostConcurrency,
+    maxWaitMs: HOST_GATE_WAIT_MS,
+    maxWaiters: Math.max(config.hostConcurrency, Math.floor(config.workerConcurrency / 4)),
+  })
   return {
     store: deps.store,
     client,
