@@ -1,24 +1,27 @@
 /**
- * TSV lines of the `records` table (see migrations/0001_initial.ts): record versions, tombstones and commit
- * rows. A line is `head + tail`:
+ * Rows of the `records` table (see migrations/0001_initial.ts): record versions, tombstones and commit
+ * rows, in ClickHouse's RowBinary format. A row is `head + tail`:
  * - the head holds what one applied write shares (space, epoch, author, version, rev, indexed_at) and is
  *   only known once the write is checked against the stored commit;
  * - the tail holds what is specific to one record (collection, rkey, cid, JSON value …) and is built when
  *   the write is submitted, outside the write lane, so the expensive part (JSON encoding) overlaps the
  *   insert of the previous batch.
- * Every string field goes through tsv(), so no input can break a line and forge another row.
+ * RowBinary writes every string as its byte length then its bytes, so values go in as they are (no
+ * escaping) and no input can shift a field or forge another row.
  *
- * The tails of one write are encoded ONCE, when it is submitted, into one UTF-8 buffer of '\n'-terminated
- * lines (`encodeTails`); no field contains a raw newline, so every '\n' ends a line. A batch (`BatchLines`)
- * then only copies bytes: each line of a write's tails behind that write's head, into insert chunks of
- * bounded size. No batch-sized JS string is ever built (joining, re-joining and UTF-8 encoding them was
- * most of the insert path's CPU and GC).
+ * The tails of one write are encoded ONCE, when it is submitted, into one buffer plus the end offset of
+ * every row (`encodeTails`). A batch (`BatchRows`) then only copies bytes: each row of a write's tails behind
+ * that write's head, into insert chunks of bounded size. No batch-sized JS value is ever built.
+ *
+ * Also here, for the load test's one-row-per-insert baseline (bench/loadtest/baseline-syncer.ts): the same
+ * rows as TabSeparated lines (`rowHead` + `recordTail` / `tombstoneTail` / `commitTail`), inserted with
+ * `insertTsv`.
  */
 import { ensureInput, MergeError } from './errors.js'
 import { tsv, tsvTime } from './tsv.js'
 import type { RecordKey, RecordWrite, RepoStatus } from './types.js'
 
-/** Column order of every line built here; the insert names these columns explicitly. */
+/** Column order of every row built here; the insert names these columns explicitly. */
 export const RECORD_COLUMNS = [
   'space',
   'epoch',
@@ -39,6 +42,10 @@ export const RECORD_COLUMNS = [
   'commit_hash',
 ] as const
 
+/** Values of the Enum8 columns `kind` and `status` (migrations/0001_initial.ts); RowBinary sends these. */
+export const KIND_CODE = { commit: 1, record: 2 } as const
+export const STATUS_CODE: Record<RepoStatus, number> = { active: 1, recovering: 2, failed: 3 }
+
 /** Repo state as stored in a commit row. */
 export interface CommitRow {
   ltStateHex: string
@@ -52,23 +59,126 @@ export function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
 }
 
+/** Bytes of the LEB128 length prefix of a string of `n` bytes. */
+function varintSize(n: number): number {
+  let size = 1
+  for (; n >= 0x80; n >>>= 7) size++
+  return size
+}
+
+/** The writer's buffer starts at this size and goes back to it after a write that grew it past KEPT_BYTES. */
+const INITIAL_BYTES = 1 << 16
+const KEPT_BYTES = 1 << 20
+
 /**
- * Fields shared by the lines of one applied write. `rev` is the rev of the commit the write lands on (empty
- * for a status change of a repo never committed); record rows carry it too.
+ * Appends RowBinary values to a reusable buffer. One writer serves every encoding: each runs synchronously,
+ * starts with `begin` (dropping whatever an encoding that threw half-way left) and ends with `take`, which
+ * copies the bytes out.
  */
-export function rowHead(
+class RowBinaryWriter {
+  private buf = Buffer.allocUnsafe(INITIAL_BYTES)
+  private pos = 0
+  private readonly ends: number[] = []
+
+  begin(): this {
+    this.pos = 0
+    this.ends.length = 0
+    return this
+  }
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n))
+    this.buf.copy(bigger, 0, 0, this.pos)
+    this.buf = bigger
+  }
+
+  uint8(v: number): this {
+    this.room(1)
+    this.buf[this.pos++] = v
+    return this
+  }
+
+  uint32(v: number): this {
+    this.room(4)
+    this.pos = this.buf.writeUInt32LE(v, this.pos)
+    return this
+  }
+
+  /** A UInt64 (or a non-negative Int64) given as a safe integer. */
+  uint64(v: number): this {
+    this.room(8)
+    this.pos = this.buf.writeUInt32LE(v % 0x1_0000_0000, this.pos)
+    this.pos = this.buf.writeUInt32LE(Math.floor(v / 0x1_0000_0000), this.pos)
+    return this
+  }
+
+  /** DateTime64(3): milliseconds since the epoch as an Int64. */
+  time(d: Date): this {
+    this.room(8)
+    this.pos = this.buf.writeBigInt64LE(BigInt(d.getTime()), this.pos)
+    return this
+  }
+
+  /** A String: LEB128 byte length, then the UTF-8 bytes. */
+  string(s: string): this {
+    if (s.length === 0) return this.uint8(0)
+    // The bytes go behind room for the longest prefix they can need (3 bytes per UTF-16 unit); if the
+    // prefix turns out shorter, they move back.
+    const reserve = varintSize(s.length * 3)
+    this.room(reserve + s.length * 3)
+    const start = this.pos + reserve
+    const n = this.buf.write(s, start)
+    const size = varintSize(n)
+    if (size < reserve) this.buf.copyWithin(this.pos + size, start, start + n)
+    let p = this.pos
+    let v = n
+    for (; v >= 0x80; v >>>= 7) this.buf[p++] = (v & 0x7f) | 0x80
+    this.buf[p] = v
+    this.pos += size + n
+    return this
+  }
+
+  /** Marks the end of a row. */
+  endRow(): void {
+    this.ends.push(this.pos)
+  }
+
+  /** The bytes written and row ends marked since `begin`. */
+  take(): { bytes: Buffer; ends: Uint32Array } {
+    const bytes = Buffer.from(this.buf.subarray(0, this.pos))
+    const ends = Uint32Array.from(this.ends)
+    if (this.buf.length > KEPT_BYTES) this.buf = Buffer.allocUnsafe(INITIAL_BYTES)
+    return { bytes, ends }
+  }
+}
+
+const writer = new RowBinaryWriter()
+
+/**
+ * The head shared by the rows of one applied write. `rev` is the rev of the commit the write lands on
+ * (empty for a status change of a repo never committed); record rows carry it too.
+ */
+export function encodeHead(
   space: string,
   epoch: number,
   author: string,
   version: number,
   rev: string,
   at: Date,
-): string {
-  return `${tsv(space)}\t${epoch}\t${tsv(author)}\t${version}\t${tsv(rev)}\t${tsvTime(at)}\t`
+): Buffer {
+  writer.begin().string(space).uint32(epoch).string(author).uint64(version).string(rev).time(at)
+  return writer.take().bytes
 }
 
-/** A record version; refuses values outside the JSON data model. */
-export function recordTail(w: RecordWrite): string {
+/** The prepared tails of one write: row i is `bytes[ends[i - 1] .. ends[i]]` (from 0 for the first). */
+export interface Tails {
+  bytes: Buffer
+  ends: Uint32Array
+}
+
+/** The JSON text of a record's value; refuses values outside the JSON data model. */
+function recordJson(w: RecordWrite): string {
   let json: string | undefined
   try {
     json = JSON.stringify(w.value)
@@ -82,69 +192,65 @@ export function recordTail(w: RecordWrite): string {
     typeof json === 'string',
     `record ${w.collection}/${w.rkey} has no JSON value; pass the decoded record`,
   )
-  // JSON text has no raw control characters (JSON escapes them), so only backslashes need escaping.
-  const value = json.includes('\\') ? json.replaceAll('\\', '\\\\') : json
-  return `record\t${tsv(w.collection)}\t${tsv(w.rkey)}\t0\t${tsv(w.cid)}\t${value}\t0\tactive\t\t\t`
+  return json
 }
 
-/** A deletion of (collection, rkey). */
-export function tombstoneTail(k: RecordKey): string {
-  return `record\t${tsv(k.collection)}\t${tsv(k.rkey)}\t1\t\t\t0\tactive\t\t\t`
+/** The tails of one write (see the header): a tombstone per deleted key, then a row per record version. */
+export function encodeTails(deletes: readonly RecordKey[], records: readonly RecordWrite[]): Tails {
+  writer.begin()
+  for (const k of deletes) {
+    writer.uint8(KIND_CODE.record).string(k.collection).string(k.rkey).uint8(1)
+    // cid, value, generation, status, reason, lt_state, commit_hash
+    writer.uint8(0).uint8(0).uint32(0).uint8(STATUS_CODE.active).uint8(0).uint8(0).uint8(0)
+    writer.endRow()
+  }
+  for (const w of records) {
+    const json = recordJson(w)
+    writer.uint8(KIND_CODE.record).string(w.collection).string(w.rkey).uint8(0).string(w.cid).string(json)
+    // generation, status, reason, lt_state, commit_hash
+    writer.uint32(0).uint8(STATUS_CODE.active).uint8(0).uint8(0).uint8(0)
+    writer.endRow()
+  }
+  return writer.take()
 }
 
-/** The repo state after the write. */
-export function commitTail(c: CommitRow): string {
-  return `commit\t\t\t0\t\t\t${c.generation}\t${c.status}\t${tsv(c.reason)}\t${c.ltStateHex}\t${c.commitHashHex}`
-}
-
-/** The prepared tails of one write: `lines` '\n'-terminated lines as UTF-8 bytes. */
-export interface Tails {
-  bytes: Buffer
-  lines: number
-}
-
-const NO_TAILS: Tails = { bytes: Buffer.alloc(0), lines: 0 }
-
-/** The tails of one write (see the header). */
-export function encodeTails(tails: readonly string[]): Tails {
-  if (tails.length === 0) return NO_TAILS
-  return { bytes: Buffer.from(`${tails.join('\n')}\n`), lines: tails.length }
+/** The tail of the commit row: the repo state after the write. */
+export function encodeCommit(c: CommitRow): Tails {
+  // collection, rkey, is_deleted, cid, value
+  writer.begin().uint8(KIND_CODE.commit).uint8(0).uint8(0).uint8(0).uint8(0).uint8(0)
+  writer.uint32(c.generation).uint8(STATUS_CODE[c.status]).string(c.reason)
+  writer.string(c.ltStateHex).string(c.commitHashHex)
+  writer.endRow()
+  return writer.take()
 }
 
 /** Insert chunks are about this big: large snapshots are never one giant buffer. */
 const CHUNK_BYTES = 8 << 20
-const NEWLINE = 0x0a
 
-/** The lines of one batch: (head, tails) pairs, expanded into TSV bytes only when inserted. */
-export class BatchLines {
-  private readonly parts: { head: Buffer; tails: Buffer }[] = []
-  /** Lines (rows) so far. */
+/** The rows of one batch: (head, tails) pairs, expanded into RowBinary only when inserted. */
+export class BatchRows {
+  private readonly parts: { head: Buffer; tails: Tails }[] = []
+  /** Rows so far. */
   rows = 0
-  /** Bytes of TSV so far. */
+  /** Bytes of RowBinary so far. */
   bytes = 0
 
-  /** Appends every line of `tails`, each prefixed with `head` (a rowHead). */
-  push(head: string, tails: Tails): void {
-    if (tails.lines === 0) return
-    const h = Buffer.from(head)
-    this.parts.push({ head: h, tails: tails.bytes })
-    this.rows += tails.lines
-    this.bytes += tails.bytes.length + tails.lines * h.length
+  /** Appends every row of `tails`, each prefixed with `head` (an encodeHead). */
+  push(head: Buffer, tails: Tails): void {
+    const rows = tails.ends.length
+    if (rows === 0) return
+    this.parts.push({ head, tails })
+    this.rows += rows
+    this.bytes += tails.bytes.length + rows * head.length
   }
 
-  /** Appends one line built now (a commit row or a tombstone), given without its newline. */
-  pushLine(head: string, tail: string): void {
-    this.push(head, encodeTails([tail]))
-  }
-
-  /** The TSV bytes, in chunks of whole lines (fresh buffers: a consumer may hold on to them). */
+  /** The RowBinary bytes, in chunks of whole rows (fresh buffers: a consumer may hold on to them). */
   *chunks(): Generator<Buffer> {
     let out = Buffer.allocUnsafe(Math.min(this.bytes, CHUNK_BYTES))
     let pos = 0
     for (const { head, tails } of this.parts) {
       let start = 0
-      while (start < tails.length) {
-        const end = tails.indexOf(NEWLINE, start) + 1
+      for (const end of tails.ends) {
         const size = head.length + end - start
         if (pos + size > out.length) {
           if (pos > 0) yield out.subarray(0, pos)
@@ -152,10 +258,40 @@ export class BatchLines {
           pos = 0
         }
         pos += head.copy(out, pos)
-        pos += tails.copy(out, pos, start, end)
+        pos += tails.bytes.copy(out, pos, start, end)
         start = end
       }
     }
     if (pos > 0) yield out.subarray(0, pos)
   }
+}
+
+/** TSV: the head of the lines of one applied write (the baseline's counterpart of encodeHead). */
+export function rowHead(
+  space: string,
+  epoch: number,
+  author: string,
+  version: number,
+  rev: string,
+  at: Date,
+): string {
+  return `${tsv(space)}\t${epoch}\t${tsv(author)}\t${version}\t${tsv(rev)}\t${tsvTime(at)}\t`
+}
+
+/** TSV: a record version. */
+export function recordTail(w: RecordWrite): string {
+  // JSON text has no raw control characters (JSON escapes them), so only backslashes need escaping.
+  const json = recordJson(w)
+  const value = json.includes('\\') ? json.replaceAll('\\', '\\\\') : json
+  return `record\t${tsv(w.collection)}\t${tsv(w.rkey)}\t0\t${tsv(w.cid)}\t${value}\t0\tactive\t\t\t`
+}
+
+/** TSV: a deletion of (collection, rkey). */
+export function tombstoneTail(k: RecordKey): string {
+  return `record\t${tsv(k.collection)}\t${tsv(k.rkey)}\t1\t\t\t0\tactive\t\t\t`
+}
+
+/** TSV: the repo state after the write. */
+export function commitTail(c: CommitRow): string {
+  return `commit\t\t\t0\t\t\t${c.generation}\t${c.status}\t${tsv(c.reason)}\t${c.ltStateHex}\t${c.commitHashHex}`
 }

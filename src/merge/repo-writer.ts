@@ -4,7 +4,7 @@
  *
  * Why this is safe without transactions:
  * - One insert of one block into the unpartitioned table becomes one part, visible all at once or not at
- *   all (ClickHouse's single-block insert atomicity; `insertTsv` keeps the block whole). A repo's
+ *   all (ClickHouse's single-block insert atomicity; `insertRowBinary` keeps the block whole). A repo's
  *   record rows and its commit row are in the same insert, so readers see a repo update entirely or not.
  * - A snapshot (recovery) writes every record of the new repo plus a tombstone for every stored key it no
  *   longer has, under a higher version, in that same part: the swap to the new generation is one step, with
@@ -22,17 +22,17 @@ import type { EpochLoader } from './catalog.js'
 import type { ClickHouse } from './clickhouse.js'
 import type { FreshEpochs } from './fresh-epochs.js'
 import {
-  BatchLines,
-  commitTail,
+  BatchRows,
+  encodeCommit,
+  encodeHead,
+  encodeTails,
   hex,
   RECORD_COLUMNS,
-  rowHead,
-  tombstoneTail,
   type CommitRow,
 } from './repo-rows.js'
 import { tableRef } from './schema.js'
 import { RECORDS } from './tables.js'
-import type { RepoStatus, WriteOutcome, WriteResult } from './types.js'
+import type { RecordKey, RepoStatus, WriteOutcome, WriteResult } from './types.js'
 import { authorOf, spaceOf, type WriteOp } from './write-op.js'
 
 /** The stored commit of a repo after a batch (for the store's write-through state cache). */
@@ -50,7 +50,7 @@ export interface WriteReport {
   committed: CommittedRepo[]
   /** Rows inserted (records, tombstones, commits). */
   rows: number
-  /** Bytes of TSV inserted. */
+  /** Bytes of RowBinary inserted. */
   bytes: number
 }
 
@@ -117,7 +117,7 @@ export class RepoWriter {
       pending.set(key, (pending.get(key) ?? 0) + 1)
     }
 
-    const lines = new BatchLines()
+    const batch = new BatchRows()
     const changed = new Map<string, { space: string; author: string }>()
     const results = ops.map((op): WriteResult => {
       const epoch = epochs.get(spaceOf(op))
@@ -126,7 +126,7 @@ export class RepoWriter {
       const cur = commits.get(key) ?? null
       const later = pending.get(key)! - 1
       pending.set(key, later)
-      const applied = this.apply(op, epoch, cur, keys.get(key), later > 0, lines, at)
+      const applied = this.apply(op, epoch, cur, keys.get(key), later > 0, batch, at)
       if (applied.next !== null) {
         commits.set(key, applied.next)
         changed.set(key, { space: spaceOf(op), author: authorOf(op) })
@@ -140,16 +140,17 @@ export class RepoWriter {
       }
     })
 
-    if (lines.rows > 0) await this.ch.insertTsv(this.records, RECORD_COLUMNS, lines.chunks(), lines.rows)
+    if (batch.rows > 0)
+      await this.ch.insertRowBinary(this.records, RECORD_COLUMNS, batch.chunks(), batch.rows)
     const committed: CommittedRepo[] = []
     for (const [key, { space, author }] of changed) {
       committed.push({ space, author, epoch: epochs.get(space)!, commit: commits.get(key)!, at })
     }
-    return { results, committed, rows: lines.rows, bytes: lines.bytes }
+    return { results, committed, rows: batch.rows, bytes: batch.bytes }
   }
 
   /**
-   * Computes the lines of one op against the current commit `cur` and appends them to `lines`.
+   * Computes the rows of one op against the current commit `cur` and appends them to `batch`.
    * `keys` (only tracked for repos that get a snapshot in this batch) is the live key set; it is kept current
    * only while `more` ops of the repo follow in the batch (nothing reads it after the last one).
    */
@@ -159,7 +160,7 @@ export class RepoWriter {
     cur: StoredCommit | null,
     keys: Set<string> | undefined,
     more: boolean,
-    lines: BatchLines,
+    batch: BatchRows,
     at: Date,
   ): { outcome: WriteOutcome; next: StoredCommit | null } {
     const version = (cur?.version ?? 0) + 1
@@ -168,8 +169,8 @@ export class RepoWriter {
       const curRev = cur?.rev ?? null
       if (curRev !== null && u.rev <= curRev) return { outcome: 'unchanged', next: null }
       if (u.since !== curRev) return { outcome: 'conflict', next: null }
-      const head = rowHead(u.space, epoch, u.author, version, u.rev, at)
-      lines.push(head, op.tails)
+      const head = encodeHead(u.space, epoch, u.author, version, u.rev, at)
+      batch.push(head, op.tails)
       if (keys !== undefined && more) {
         for (const d of u.deletes) keys.delete(pathOf(d.collection, d.rkey))
         for (const w of u.upserts) keys.add(pathOf(w.collection, w.rkey))
@@ -183,7 +184,7 @@ export class RepoWriter {
         status: 'active',
         reason: '',
       }
-      lines.pushLine(head, commitTail(next))
+      batch.push(head, encodeCommit(next))
       return { outcome: 'applied', next }
     }
     if (op.kind === 'replace') {
@@ -194,17 +195,19 @@ export class RepoWriter {
           return { outcome: 'unchanged', next: null }
         }
       }
-      const head = rowHead(s.space, epoch, s.author, version, s.rev, at)
+      const head = encodeHead(s.space, epoch, s.author, version, s.rev, at)
       // Tombstones for the stored keys the snapshot no longer has (none on a repo's first fetch).
       if (keys !== undefined && keys.size > 0) {
         const fresh = new Set(s.records.map((w) => pathOf(w.collection, w.rkey)))
+        const gone: RecordKey[] = []
         for (const p of keys) {
           if (fresh.has(p)) continue
           const slash = p.indexOf('/')
-          lines.pushLine(head, tombstoneTail({ collection: p.slice(0, slash), rkey: p.slice(slash + 1) }))
+          gone.push({ collection: p.slice(0, slash), rkey: p.slice(slash + 1) })
         }
+        batch.push(head, encodeTails(gone, []))
       }
-      lines.push(head, op.tails)
+      batch.push(head, op.tails)
       if (keys !== undefined && more) {
         keys.clear()
         for (const w of s.records) keys.add(pathOf(w.collection, w.rkey))
@@ -218,7 +221,7 @@ export class RepoWriter {
         status: 'active',
         reason: '',
       }
-      lines.pushLine(head, commitTail(next))
+      batch.push(head, encodeCommit(next))
       return { outcome: 'applied', next }
     }
     const same =
@@ -235,7 +238,7 @@ export class RepoWriter {
       status: op.status,
       reason: op.reason,
     }
-    lines.pushLine(rowHead(op.space, epoch, op.author, version, next.rev ?? '', at), commitTail(next))
+    batch.push(encodeHead(op.space, epoch, op.author, version, next.rev ?? '', at), encodeCommit(next))
     return { outcome: 'applied', next }
   }
 

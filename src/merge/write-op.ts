@@ -1,13 +1,12 @@
 /**
  * Repo writes between the store's API and the batch writer. A WriteRequest is what a caller asked for; a
- * WriteOp is the same request validated, with the record-specific part of every line already encoded
- * (repo-rows.ts). Preparing
- * happens when the write is submitted, so a malformed write is refused to its own caller (never failing the
- * batch it would have joined) and the JSON encoding — most of the CPU of a write — runs while the previous
- * batch is being inserted.
+ * WriteOp is the same request validated, with the record-specific part of every row already encoded
+ * (repo-rows.ts). Preparing happens when the write is submitted, so a malformed write is refused to its own
+ * caller (never failing the batch it would have joined) and the JSON encoding — most of the CPU of a
+ * write — runs while the previous batch is being inserted.
  */
 import { ensureInput } from './errors.js'
-import { encodeTails, recordTail, tombstoneTail, type Tails } from './repo-rows.js'
+import { encodeTails, type Tails } from './repo-rows.js'
 import type { RepoSnapshot, RepoStatus, RepoUpdate } from './types.js'
 
 export type WriteRequest =
@@ -15,7 +14,7 @@ export type WriteRequest =
   | { kind: 'replace'; snapshot: RepoSnapshot }
   | { kind: 'status'; space: string; author: string; status: RepoStatus; reason: string }
 
-/** `tails`: the prepared line tails (repo-rows.ts) of the op's tombstones and records. */
+/** `tails`: the prepared row tails (repo-rows.ts) of the op's tombstones and records. */
 export type WriteOp =
   | { kind: 'update'; update: RepoUpdate; tails: Tails }
   | { kind: 'replace'; snapshot: RepoSnapshot; tails: Tails }
@@ -106,7 +105,7 @@ export function prepareWrite(req: WriteRequest): WriteOp {
     return {
       kind: 'update',
       update: u,
-      tails: encodeTails([...u.deletes.map(tombstoneTail), ...u.upserts.map(recordTail)]),
+      tails: encodeTails(u.deletes, u.upserts),
     }
   }
   if (req.kind === 'replace') {
@@ -116,7 +115,7 @@ export function prepareWrite(req: WriteRequest): WriteOp {
     ensureInput(Array.isArray(s.records), `${what}: records must be an array`)
     checkPaths(s.records, what)
     checkCids(s.records, what)
-    return { kind: 'replace', snapshot: s, tails: encodeTails(s.records.map(recordTail)) }
+    return { kind: 'replace', snapshot: s, tails: encodeTails([], s.records) }
   }
   ensureInput(REPO_STATUSES.includes(req.status), `status must be one of ${REPO_STATUSES.join(', ')}`)
   ensureInput(typeof req.reason === 'string', 'reason must be a string')

@@ -96,8 +96,8 @@ describe('writes into epochs this process started', () => {
     const space = newSpace()
     await store.upsertSpace(space)
     const ch = store.clickhouse
-    const insert = ch.insertTsv.bind(ch)
-    ch.insertTsv = async (...args) => {
+    const insert = ch.insertRowBinary.bind(ch)
+    ch.insertRowBinary = async (...args) => {
       await insert(...args) // lands, then reports an error
       throw new Error('connection reset')
     }
@@ -106,7 +106,7 @@ describe('writes into epochs this process started', () => {
         store.replaceRepo({ ...commit(space, 'did:plc:dave', 1), records: recs('d') }),
       ).rejects.toThrow('connection reset')
     } finally {
-      ch.insertTsv = insert
+      ch.insertRowBinary = insert
     }
     let retry: Awaited<ReturnType<MergeStore['replaceRepo']>> | undefined
     const retried = { ...commit(space, 'did:plc:dave', 1), records: recs('d') }

@@ -3,8 +3,13 @@
 // migrations and input validation.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { MergeError, type BatchStats, type MergeStore } from '../../src/merge/index.js'
-import { commitTail, RECORD_COLUMNS, recordTail, rowHead } from '../../src/merge/repo-rows.js'
-import { tsvBody } from '../../src/merge/tsv.js'
+import {
+  BatchRows,
+  encodeCommit,
+  encodeHead,
+  encodeTails,
+  RECORD_COLUMNS,
+} from '../../src/merge/repo-rows.js'
 import type { RecordWrite, RepoUpdate, WriteResult } from '../../src/merge/types.js'
 import { commit, openStore, rev, SPACE_A, SPACE_B, SPACE_C, tempDir } from './helpers.js'
 
@@ -100,18 +105,14 @@ describe('merge store lifecycle', () => {
     expect(await store.deleteSpace(space)).toMatchObject({ epoch: 1, status: 'deleted' })
 
     // A stale writer that slipped rows of the old epoch in after the purge: they stay invisible.
-    const stale = rowHead(space, 1, ALICE, 99, rev(999), new Date())
-    const ghost = recs('ghost', 1)[0]!
-    await store.clickhouse.insertTsv(
-      `${db}.records`,
-      RECORD_COLUMNS,
-      tsvBody([
-        stale + recordTail(ghost),
-        stale +
-          commitTail({ ltStateHex: '', commitHashHex: '', generation: 1, status: 'active', reason: '' }),
-      ]),
-      2,
+    const stale = encodeHead(space, 1, ALICE, 99, rev(999), new Date())
+    const ghost = new BatchRows()
+    ghost.push(stale, encodeTails([], recs('ghost', 1)))
+    ghost.push(
+      stale,
+      encodeCommit({ ltStateHex: '', commitHashHex: '', generation: 1, status: 'active', reason: '' }),
     )
+    await store.clickhouse.insertRowBinary(`${db}.records`, RECORD_COLUMNS, ghost.chunks(), ghost.rows)
 
     const reborn = await store.upsertSpace(space)
     expect(reborn).toMatchObject({ epoch: 2, status: 'active' })
@@ -231,8 +232,8 @@ describe('merge store lifecycle', () => {
     await store.upsertSpace(space)
     await store.clickhouse.command(`SYSTEM STOP MERGES ${db}.records`)
     try {
-      // 9009 rows (under the batch limit of 10000) and ~14 MB of TSV: bigger than the engine's
-      // parallel-parsing chunk and its default insert block, so a split would show.
+      // 9009 rows (under the batch limit of 10000) and ~14 MB: more than one 8 MB insert chunk and than the
+      // engine's default insert block, so a split would show.
       const authors = Array.from({ length: 9 }, (_, i) => `did:plc:part${i}`)
       const big = 'y'.repeat(1500)
       const results = await Promise.all(
