@@ -1,6 +1,7 @@
 /**
  * What every store of this process on one embedded database shares: the exact catalog (catalog.ts), the
- * view cache (view-cache.ts) and the epochs this process started (fresh-epochs.ts). One process holds an embedded data directory, so together the stores of this
+ * view cache (view-cache.ts) and the repo commits known exactly (exact-commits.ts). One process holds an
+ * embedded data directory, so together the stores of this
  * process see every write to it; sharing these objects lets each store's writes invalidate the others'
  * reads (tests open several stores on one database).
  *
@@ -8,13 +9,13 @@
  */
 import { resolve } from 'node:path'
 import { Catalog } from './catalog.js'
-import { FreshEpochs } from './fresh-epochs.js'
+import { ExactCommits } from './exact-commits.js'
 import { ViewCache } from './view-cache.js'
 
 export interface DatabaseShared {
   catalog: Catalog
   views: ViewCache
-  fresh: FreshEpochs
+  exact: ExactCommits
 }
 
 const held = new Map<string, { shared: DatabaseShared; refs: number }>()
@@ -28,7 +29,7 @@ export function acquireDatabaseShared(
   let entry = held.get(key)
   if (entry === undefined) {
     entry = {
-      shared: { catalog: new Catalog(true, Infinity), views: new ViewCache(0), fresh: new FreshEpochs() },
+      shared: { catalog: new Catalog(true, Infinity), views: new ViewCache(0), exact: new ExactCommits() },
       refs: 0,
     }
     held.set(key, entry)

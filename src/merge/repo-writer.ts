@@ -12,15 +12,15 @@
  * - Every write is checked against the stored commit first (compare-and-set on rev), so replaying a batch,
  *   or any older write, finds the repo already there and writes nothing. A process killed mid-insert leaves
  *   no part behind; the retried job recomputes the same rows.
- * Repos of a space epoch this process started and never wrote (fresh-epochs.ts, embedded engine) are known
- * to have no commit and are not looked up.
+ * Repos whose commit is known exactly (exact-commits.ts, embedded engine: absent in an epoch this process
+ * started and never wrote to, else what this process last wrote or read) are not looked up.
  * Invariant the callers keep: one writer per repo at a time (the crawler runs one job per repo), and within
  * this process all writes go through one serial lane (store.ts), so the stored commit read at the start of a
  * batch is still current when the batch is inserted.
  */
 import type { EpochLoader } from './catalog.js'
 import type { ClickHouse } from './clickhouse.js'
-import type { FreshEpochs } from './fresh-epochs.js'
+import type { ExactCommits, KnownCommit } from './exact-commits.js'
 import {
   BatchRows,
   encodeCommit,
@@ -59,6 +59,12 @@ export interface StoredCommit extends CommitRow {
   version: number
 }
 
+/** A stored commit without its LtHash state, as exact-commits.ts keeps it. */
+export function knownCommit(c: StoredCommit): KnownCommit {
+  const { ltStateHex: _lt, ...known } = c
+  return known
+}
+
 interface CommitRowFromDb {
   space: string
   epoch: number | string
@@ -94,13 +100,13 @@ export class RepoWriter {
 
   /**
    * `activeEpochs` must be authoritative (ClickHouse, or the embedded engine's exact catalog): it decides
-   * `space_inactive` and the epoch the rows are written in. `fresh`, if given, must be exact (the embedded
+   * `space_inactive` and the epoch the rows are written in. `exact`, if given, must be exact (the embedded
    * engine's), and the caller reports every batch to it.
    */
   constructor(
     private readonly ch: ClickHouse,
     private readonly activeEpochs: EpochLoader,
-    private readonly fresh: FreshEpochs | null,
+    private readonly exact: ExactCommits | null,
   ) {
     this.records = tableRef(ch.target, RECORDS.name)
   }
@@ -268,12 +274,20 @@ export class RepoWriter {
     epochs: Map<string, number>,
   ): Promise<Map<string, StoredCommit>> {
     const out = new Map<string, StoredCommit>()
-    const fresh = this.fresh
-    const asked =
-      fresh === null
-        ? ops
-        : ops.filter((op) => !fresh.absent(spaceOf(op), epochs.get(spaceOf(op))!, authorOf(op)))
+    const exact = this.exact
+    const asked: WriteOp[] = []
+    for (const op of ops) {
+      const known = exact?.commitOf(spaceOf(op), epochs.get(spaceOf(op))!, authorOf(op))
+      if (known === null) continue // nothing stored
+      // A status change copies the LtHash state, which is not kept: it reads the commit.
+      if (known !== undefined && op.kind !== 'status') {
+        out.set(repoKey(spaceOf(op), authorOf(op)), { ...known, ltStateHex: '' })
+      } else {
+        asked.push(op)
+      }
+    }
     if (asked.length === 0) return out
+    const mark = exact?.since() ?? 0
     const wanted = new Set(asked.map((op) => repoKey(spaceOf(op), authorOf(op))))
     const withLt = asked.some((op) => op.kind === 'status')
     // One thread: the commit rows sit together at the head of each part (kind leads the key), a few granules.
@@ -297,6 +311,12 @@ export class RepoWriter {
         status: r.status,
         reason: r.reason,
       })
+    }
+    // What this lane read is what is stored until a write (of this or another store) changes it.
+    for (const op of asked) {
+      const space = spaceOf(op)
+      const found = out.get(repoKey(space, authorOf(op)))
+      exact?.read(space, epochs.get(space)!, authorOf(op), found ? knownCommit(found) : null, mark)
     }
     return out
   }

@@ -33,7 +33,7 @@ import { Catalog } from './catalog.js'
 import { acquireDatabaseShared } from './database-shared.js'
 import { openClickHouse, type ClickHouse } from './clickhouse.js'
 import { CommitLoader } from './commit-loader.js'
-import type { FreshEpochs } from './fresh-epochs.js'
+import type { ExactCommits } from './exact-commits.js'
 import { DEFAULT_STATE_CACHE_MS, DEFAULT_VIEW_CACHE_BYTES, type MergeConfig } from './config.js'
 import { ensureInput, MergeError } from './errors.js'
 import { SerialLane } from './lane.js'
@@ -41,7 +41,7 @@ import { HintCache } from './hint-cache.js'
 import { ViewCache } from './view-cache.js'
 import { migrate } from './migrate.js'
 import { RecordReader, withAccount, type RepoCommit } from './record-reader.js'
-import { RepoWriter, type CommittedRepo, type WriteReport } from './repo-writer.js'
+import { knownCommit, RepoWriter, type CommittedRepo, type WriteReport } from './repo-writer.js'
 import { authorOf, opRowCount, prepareWrite, spaceOf, type WriteOp, type WriteRequest } from './write-op.js'
 import { Spaces } from './spaces.js'
 import type {
@@ -157,10 +157,10 @@ export class MergeStore {
    */
   private readonly sharedCatalog: Catalog | null
   /**
-   * The embedded database's space epochs started by this process (fresh-epochs.ts): every store reports its
-   * writes to it; the writer relies on it only where the catalog is exact too.
+   * The embedded database's repo commits known exactly (exact-commits.ts): every store reports its writes
+   * to it; the writer relies on it only where the catalog is exact too.
    */
-  private readonly sharedFresh: FreshEpochs | null
+  private readonly sharedExact: ExactCommits | null
   /** Active epochs of spaces: from the catalog where it is exact, else read from ClickHouse. */
   private readonly activeEpochs: (spaces: readonly string[]) => Promise<Map<string, number>>
   /** Merged-view reads; exact (see the header), only where this store is the database's only writer. */
@@ -182,7 +182,7 @@ export class MergeStore {
     const held = ch.transport === 'embedded' ? acquireDatabaseShared(ch.path, ch.database) : null
     this.releaseShared = held?.release ?? (() => undefined)
     this.sharedCatalog = held?.shared.catalog ?? null
-    this.sharedFresh = held?.shared.fresh ?? null
+    this.sharedExact = held?.shared.exact ?? null
     const viewBytes = held === null ? 0 : (config.viewCacheBytes ?? DEFAULT_VIEW_CACHE_BYTES)
     this.views = held?.shared.views ?? new ViewCache(0)
     this.views.allow(viewBytes)
@@ -199,7 +199,7 @@ export class MergeStore {
     this.writer = new RepoWriter(
       clickhouse,
       this.activeEpochs,
-      this.catalog.authoritative ? this.sharedFresh : null,
+      this.catalog.authoritative ? this.sharedExact : null,
     )
     this.reader = new RecordReader(clickhouse, config.readStrategy, this.accounts, this.catalog, this.spaces)
     this.commits = new HintCache(ttl, CACHED_REPOS)
@@ -273,14 +273,14 @@ export class MergeStore {
       // The insert may have landed even though it reported an error: forget what the batch touched.
       const touched = new Set(ops.map((op) => repoKey(spaceOf(op), authorOf(op))))
       this.commits.drop((key) => touched.has(key))
-      for (const space of new Set(ops.map(spaceOf))) this.sharedFresh?.forget(space)
+      for (const space of new Set(ops.map(spaceOf))) this.sharedExact?.forget(space)
       throw err
     } finally {
       for (const space of new Set(ops.map(spaceOf))) this.views.spaceChanged(space)
     }
     for (const c of report.committed) {
       this.commits.set(repoKey(c.space, c.author), cachedCommit(c))
-      this.sharedFresh?.wrote(c.space, c.epoch, c.author)
+      this.sharedExact?.wrote(c.space, c.epoch, c.author, knownCommit(c.commit))
     }
     const writeMs = performance.now() - t0
     const outcomes: Record<WriteOutcome, number> = {
@@ -335,7 +335,7 @@ export class MergeStore {
       this.sharedCatalog?.spaceActive(space, info.epoch)
       // A new epoch starts empty: states cached for an earlier one no longer apply.
       if (created) {
-        this.sharedFresh?.started(space, info.epoch)
+        this.sharedExact?.started(space, info.epoch)
         this.commits.drop((key) => key.startsWith(repoKey(space, '')))
         this.views.spaceChanged(space)
       }
@@ -372,7 +372,7 @@ export class MergeStore {
   /** Once a write to the space's lifecycle row is visible: what is cached about the space is stale. */
   private spaceRowChanged(space: string): void {
     this.sharedCatalog?.spaceChanged(space)
-    this.sharedFresh?.forget(space)
+    this.sharedExact?.forget(space)
     this.views.spaceChanged(space)
   }
 
@@ -392,6 +392,8 @@ export class MergeStore {
         await this.accounts.setStatus(did, status, at, changed)
       } finally {
         changed()
+        // A deletion purges the author's rows (perhaps partly, if it failed): its commits are gone.
+        if (status === 'deleted') this.sharedExact?.forgetAuthor(did)
       }
       // A deleted account's rows were purged from every space.
       if (status === 'deleted') this.commits.drop((key) => key.endsWith(repoKey('', did)))
