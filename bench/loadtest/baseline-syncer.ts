@@ -23,14 +23,8 @@ import type { BuiltContext } from '../../src/crawler/build-context.js'
 import type { HeldCredential } from '../../src/crawler/credential-manager.js'
 import type { MemberSession } from '../../src/crawler/session-store.js'
 import type { MergeStore } from '../../src/merge/store.js'
-import {
-  commitTail,
-  hex,
-  recordTail,
-  RECORD_COLUMNS,
-  rowHead,
-  tombstoneTail,
-} from '../../src/merge/repo-rows.js'
+import { hex, RECORD_COLUMNS } from '../../src/merge/repo-rows.js'
+import { commitTail, recordTail, rowHead, tombstoneTail } from './baseline-rows.js'
 import { tableRef } from '../../src/merge/schema.js'
 import { RECORDS } from '../../src/merge/tables.js'
 import { handleNotification, NOTIFY_WRITE } from '../../src/crawler/notify-receiver.js'

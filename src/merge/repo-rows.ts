@@ -12,13 +12,8 @@
  * The tails of one write are encoded ONCE, when it is submitted, into one buffer plus the end offset of
  * every row (`encodeTails`). A batch (`BatchRows`) then only copies bytes: each row of a write's tails behind
  * that write's head, into insert chunks of bounded size. No batch-sized JS value is ever built.
- *
- * Also here, for the load test's one-row-per-insert baseline (bench/loadtest/baseline-syncer.ts): the same
- * rows as TabSeparated lines (`rowHead` + `recordTail` / `tombstoneTail` / `commitTail`), inserted with
- * `insertTsv`.
  */
 import { ensureInput, MergeError } from './errors.js'
-import { tsv, tsvTime } from './tsv.js'
 import type { RecordKey, RecordWrite, RepoStatus } from './types.js'
 
 /** Column order of every row built here; the insert names these columns explicitly. */
@@ -178,7 +173,7 @@ export interface Tails {
 }
 
 /** The JSON text of a record's value; refuses values outside the JSON data model. */
-function recordJson(w: RecordWrite): string {
+export function recordJson(w: RecordWrite): string {
   let json: string | undefined
   try {
     json = JSON.stringify(w.value)
@@ -264,34 +259,4 @@ export class BatchRows {
     }
     if (pos > 0) yield out.subarray(0, pos)
   }
-}
-
-/** TSV: the head of the lines of one applied write (the baseline's counterpart of encodeHead). */
-export function rowHead(
-  space: string,
-  epoch: number,
-  author: string,
-  version: number,
-  rev: string,
-  at: Date,
-): string {
-  return `${tsv(space)}\t${epoch}\t${tsv(author)}\t${version}\t${tsv(rev)}\t${tsvTime(at)}\t`
-}
-
-/** TSV: a record version. */
-export function recordTail(w: RecordWrite): string {
-  // JSON text has no raw control characters (JSON escapes them), so only backslashes need escaping.
-  const json = recordJson(w)
-  const value = json.includes('\\') ? json.replaceAll('\\', '\\\\') : json
-  return `record\t${tsv(w.collection)}\t${tsv(w.rkey)}\t0\t${tsv(w.cid)}\t${value}\t0\tactive\t\t\t`
-}
-
-/** TSV: a deletion of (collection, rkey). */
-export function tombstoneTail(k: RecordKey): string {
-  return `record\t${tsv(k.collection)}\t${tsv(k.rkey)}\t1\t\t\t0\tactive\t\t\t`
-}
-
-/** TSV: the repo state after the write. */
-export function commitTail(c: CommitRow): string {
-  return `commit\t\t\t0\t\t\t${c.generation}\t${c.status}\t${tsv(c.reason)}\t${c.ltStateHex}\t${c.commitHashHex}`
 }
