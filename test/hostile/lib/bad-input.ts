@@ -158,11 +158,13 @@ export const DEVNET_BAD_INPUTS: DevnetBadInput[] = [
   },
   {
     // devnet's endless cursor ignores `since` and serves the log from the start: the first replayed op is
-    // older than our rev, which is refused before the repeated cursor would be.
+    // older than our rev, which is refused before the repeated cursor would be. Like the other oplog
+    // divergences (gap, since ahead) that ends in a verified recovery from getRepo (README, "How a repo is
+    // synced"), not a dead letter.
     name: 'listRepoOps endless cursor (replays the log)',
     fault: { kind: 'endlessCursor', methods: [LIST_REPO_OPS] },
     via: 'sync',
-    ends: 'dead',
+    ends: 'healed',
     reason: 'ops_out_of_order',
     evidence: vf('ops_out_of_order'),
   },
