@@ -115,6 +115,7 @@ function keyOfEncodedPoint(alg: AtprotoJwtAlg, encoded: Uint8Array): SigningKey 
   } catch {
     throw notOnCurve()
   }
+  if (form === 0x04) return signingKey(alg, encoded, key)
   const jwk = key.export({ format: 'jwk' })
   const point = Buffer.concat([
     Buffer.from([0x04]),
@@ -152,18 +153,6 @@ function signingKey(alg: AtprotoJwtAlg, point: Uint8Array, known?: KeyObject): S
   }
 }
 
-/** A key from its uncompressed point 0x04‖x‖y; OpenSSL refuses a point that is not on the curve. */
-function keyOfPoint(alg: AtprotoJwtAlg, point: Uint8Array): SigningKey {
-  if (point.length !== 65 || point[0] !== 0x04) {
-    throw new ProtocolError('invalid_did_key', 'signing key did not decode to an uncompressed curve point')
-  }
-  try {
-    return signingKey(alg, point, createPublicKey({ key: spki(alg, point), format: 'der', type: 'spki' }))
-  } catch {
-    throw new ProtocolError('invalid_did_key', 'signing key is not a point on its curve')
-  }
-}
-
 function memoised(id: string, make: () => SigningKey): SigningKey {
   const hit = cache.get(id)
   if (hit) {
@@ -194,7 +183,7 @@ export function p256KeyOfJwk(x: string, y: string): SigningKey {
     if (xs.length !== 32 || ys.length !== 32) {
       throw new ProtocolError('invalid_did_key', 'P-256 JWK coordinates must be 32 bytes each')
     }
-    return keyOfPoint('ES256', Buffer.concat([Buffer.from([0x04]), xs, ys]))
+    return keyOfEncodedPoint('ES256', Buffer.concat([Buffer.from([0x04]), xs, ys]))
   })
 }
 
