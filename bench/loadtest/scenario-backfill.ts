@@ -3,10 +3,14 @@
  * closes the moment the last record becomes visible, to the millisecond, via the visibility log), then by
  * the baseline on the same devnet (capped at --baseline-seconds; its rate is over what it made visible).
  * "End to end" is checked: the store's reader must return the ground-truth count for sampled spaces.
- * The per-host politeness caps bound the figure (one getRepo per repo, so records/s ≤ hosts × requests/s
- * per host × records per repo); the scenario states that ceiling for the limits spaceview ran with.
+ * The per-host politeness caps bound the figure: every host lease counts against its host's rate cap, and
+ * a backfill takes one lease per space (its bootstrap's listRepos, getSpace and registerNotify) and one per
+ * repo (getRepo), so records/s ≤ records × hosts × requests/s per host ÷ (spaces + repos); the scenario
+ * states that ceiling for the limits spaceview ran with.
  */
+import { availableParallelism } from 'node:os'
 import { loadConfig } from '../../src/config.js'
+import type { PhaseMeasure } from './phase.js'
 import { type ProfileSummary } from './profile.js'
 import { clickhouseChart, figure, resourceFigures, throughputSeries } from './measurements.js'
 import {
@@ -132,7 +136,8 @@ export async function runBackfill(env: RunEnv): Promise<ScenarioOutput> {
     : 0
   const blRate = blPhase && blPhase.seconds > 0 ? blVisible / blPhase.seconds : null
   const limits = hostLimits(env)
-  const ceiling = shape.hosts * limits.rps * shape.records
+  const leases = shape.spaces * (1 + shape.writers)
+  const ceiling = Math.floor((net.expected * shape.hosts * limits.rps) / leases)
   result.params = {
     hosts: shape.hosts,
     timeoutSec: env.opts.timeoutSec,
@@ -142,8 +147,9 @@ export async function runBackfill(env: RunEnv): Promise<ScenarioOutput> {
     ceilingRecordsPerSec: ceiling,
   }
   result.notes.push(
-    `ceiling at these host limits: hosts × rps × records/repo = ${shape.hosts} × ${limits.rps} × ` +
-      `${shape.records} = ${fmt(ceiling)} rec/s (one getRepo per repo; each host also serves at most ` +
+    `ceiling at these host limits: records × hosts × rps ÷ host leases = ${fmt(net.expected)} × ` +
+      `${shape.hosts} × ${limits.rps} ÷ ${fmt(leases)} = ${fmt(ceiling)} rec/s (a lease per space bootstrap ` +
+      `and per getRepo, all under each host's rate cap; each host also serves at most ` +
       `${limits.concurrency} of spaceview's requests at once; raise them with --host-rps / --host-concurrency)`,
   )
   result.figures.push(
@@ -191,8 +197,19 @@ export async function runBackfill(env: RunEnv): Promise<ScenarioOutput> {
         digits: 1,
       },
     ),
+    figure(
+      'cpu_ms_per_1k_records',
+      'CPU of the syncer process per 1,000 records made visible',
+      'ms',
+      cpuMsPer1k(svPhase, 'spaceview', svRun?.visible),
+      cpuMsPer1k(blPhase, 'baseline', blVisible),
+      'lower',
+      { digits: 0 },
+    ),
     ...resourceFigures(svPhase, blPhase),
   )
+  const cpuBound = cpuBoundNote(svPhase, svRun?.visible)
+  if (cpuBound !== null) result.notes.push(cpuBound)
   if (svRun && svRun.seconds === null)
     result.notes.push(
       `spaceview did not make all ${fmt(net.expected)} records visible within --timeout ${env.opts.timeoutSec} s ` +
@@ -215,4 +232,31 @@ export async function runBackfill(env: RunEnv): Promise<ScenarioOutput> {
     ]),
   )
   return { result: finish(result, startedAt, svPhase, blPhase), ...(profile ? { profile } : {}) }
+}
+
+/** CPU seconds of the process named `name` per 1,000 of `records` in a phase (null if either is unknown). */
+function cpuMsPer1k(
+  phase: PhaseMeasure | undefined,
+  name: string,
+  records: number | undefined,
+): number | null {
+  const cpuSec = phase?.processes.find((p) => p.name === name)?.cpuSec
+  return cpuSec === undefined || !records ? null : (cpuSec * 1e6) / records
+}
+
+/**
+ * What the machine's cores allow at the CPU the run cost per record: every process of the spaceview run
+ * (spaceview, devnet with the load generator, Redis) shares them, so records/s ≤ cores ÷ CPU per record.
+ */
+function cpuBoundNote(phase: PhaseMeasure | undefined, records: number | undefined): string | null {
+  if (!phase || !records) return null
+  const total = phase.processes.reduce((n, p) => n + p.cpuSec, 0)
+  const own = phase.processes.find((p) => p.name === 'spaceview')?.cpuSec
+  if (total <= 0 || own === undefined) return null
+  const cores = availableParallelism()
+  return (
+    `CPU bound on this machine: the run's processes used ${total.toFixed(1)} CPU-s for ${fmt(records)} records ` +
+    `(spaceview ${own.toFixed(1)}), so ${cores} cores allow at most ${fmt(Math.floor((cores * records) / total))} ` +
+    `rec/s with devnet on the same machine, ${fmt(Math.floor((cores * records) / own))} rec/s for spaceview alone`
+  )
 }

@@ -170,6 +170,12 @@ class ServerTransport extends ClientTransport {
  *   is squashed into a single block (min rows above the row count, one insert thread, no parallel parsing),
  *   which keeps the one-part guarantee.
  */
+/** An embedded connection: the client over it, and chdb's own surface of it (queries, raw inserts). */
+interface Connected {
+  client: ClickHouseClient
+  native: ChdbExtension
+}
+
 class EmbeddedTransport extends ClientTransport {
   readonly transport = 'embedded'
   private readonly types = new Map<string, readonly string[]>()
@@ -180,22 +186,26 @@ class EmbeddedTransport extends ClientTransport {
     client: ClickHouseClient,
     /** chdb's own surface of `client`'s connection (raw inserts). */
     private readonly native: ChdbExtension,
-    private readonly readers: readonly ClickHouseClient[],
+    private readonly readers: readonly Connected[],
     private readonly spool: string,
   ) {
     super(target, client)
     this.busy = readers.map(() => 0)
   }
 
-  /** SELECTs go to the least busy read connection. */
+  /**
+   * SELECTs go to the least busy read connection, through chdb's own query call: the client's result set
+   * (a stream over the finished result, then line splitting) cost ~1 ms per query, a third of a bare
+   * `SELECT 1` (measured on the bench data), for the same JSONEachRow text.
+   */
   override async query<T>(sql: string, params?: QueryParams): Promise<T[]> {
     const query = inlineParams(sql, params)
     let i = 0
     for (let j = 1; j < this.readers.length; j++) if (this.busy[j]! < this.busy[i]!) i = j
     this.busy[i]!++
     try {
-      const rs = await this.readers[i]!.query({ query, format: 'JSONEachRow' })
-      return await rs.json<T>()
+      const text = (await this.readers[i]!.native.queryAsync(query, { format: 'JSONEachRow' })).text()
+      return text === '' ? [] : text.trimEnd().split('\n').map((line) => JSON.parse(line) as T)
     } finally {
       this.busy[i]!--
     }
@@ -290,7 +300,7 @@ class EmbeddedTransport extends ClientTransport {
   }
 
   override async close(): Promise<void> {
-    await Promise.all([super.close(), ...this.readers.map((r) => r.close())])
+    await Promise.all([super.close(), ...this.readers.map((r) => r.client.close())])
     rmSync(this.spool, { recursive: true, force: true })
   }
 }
@@ -322,14 +332,14 @@ export function openClickHouse(config: ClickHouseConfig): ClickHouse {
     mkdirSync(config.path, { recursive: true })
     // chdb implements the client's Connection contract but is typed against a separately published copy
     // of @clickhouse/client-common; the shapes are the same (chdb's own docs show this exact call).
-    const connect = (): { client: ClickHouseClient; native: ChdbExtension } => {
+    const connect = (): Connected => {
       const connection = createChdbConnection({ path: config.path })
       const client = createClient({
         connection: connection as unknown as ClickHouseClientConfigOptions['connection'],
       })
       return { client, native: connection.chdb }
     }
-    const readers = Array.from({ length: EMBEDDED_READ_CONNECTIONS }, () => connect().client)
+    const readers = Array.from({ length: EMBEDDED_READ_CONNECTIONS }, connect)
     const writer = connect()
     return new EmbeddedTransport(
       { database: config.database, cluster: null },

@@ -64,7 +64,12 @@ it('runs a tiny backfill with its baseline and reports every figure', async () =
   expect(byKey.get('records_per_s')?.baseline).toBeGreaterThan(0)
   expect(byKey.get('records_visible')?.value).toBe(20)
   expect(byKey.get('peak_rss_mib')?.value).toBeGreaterThan(0)
+  expect(byKey.get('cpu_ms_per_1k_records')?.value).toBeGreaterThan(0)
+  expect(byKey.get('cpu_ms_per_1k_records')?.baseline).toBeGreaterThan(0)
   expect(backfill?.notes.join('\n')).toContain('2 match the devnet ground truth')
+  // Two bootstraps and four getRepos share the hosts' rate caps.
+  expect(backfill?.notes.join('\n')).toMatch(/÷ host leases = 20 × \d+ × \d+ ÷ 6 = /)
+  expect(backfill?.notes.join('\n')).toMatch(/CPU bound on this machine: .* for 20 records/)
   expect(stdout).toContain('== backfill: 2 spaces x 2 writers x 5 records')
   expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(report)
   expect(existsSync(html)).toBe(true)
