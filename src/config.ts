@@ -4,6 +4,7 @@
  * Redis, devnet). Invalid values fail at start-up with a message naming the variable.
  */
 import { join, resolve } from 'node:path'
+import { DEFAULT_DID_CACHE_ENTRIES } from './identity/did-cache.js'
 
 export interface Config {
   redisUrl: string
@@ -26,6 +27,8 @@ export interface Config {
   /** Hex 32-byte key encrypting sessions and credentials at rest in Redis. */
   secretsKeyHex: string
   plcUrl: string
+  /** DID documents the identity resolver keeps (least recently used dropped first). */
+  didCacheEntries: number
   /** Allow DID documents to point at loopback/private addresses (devnet only). */
   allowPrivateAddresses: boolean
   sweepIntervalSec: number
@@ -94,6 +97,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl: env.SPACEVIEW_PUBLIC_URL ?? `http://127.0.0.1:${apiPort}`,
     secretsKeyHex: hex(env, 'SPACEVIEW_SECRETS_KEY', 32),
     plcUrl: env.SPACEVIEW_PLC_URL ?? 'https://plc.directory',
+    didCacheEntries: int(env, 'SPACEVIEW_DID_CACHE_ENTRIES', DEFAULT_DID_CACHE_ENTRIES, 1),
     allowPrivateAddresses: bool(env, 'SPACEVIEW_ALLOW_PRIVATE_ADDRESSES', false),
     sweepIntervalSec: int(env, 'SPACEVIEW_SWEEP_INTERVAL_SEC', 300, 1),
     notifyRenewSec: int(env, 'SPACEVIEW_NOTIFY_RENEW_SEC', 12 * 3600, 1),

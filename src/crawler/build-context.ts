@@ -66,7 +66,11 @@ export function buildSyncContext(deps: {
   }
   const box = new SecretBox(config.secretsKeyHex || randomBytes(32).toString('hex'))
   const http = new HttpClient({ policy: config.allowPrivateAddresses ? DEVNET_ENDPOINTS : PUBLIC_ENDPOINTS })
-  const identity = new IdentityResolver({ http, plcUrl: config.plcUrl })
+  const identity = new IdentityResolver({
+    http,
+    plcUrl: config.plcUrl,
+    cacheEntries: config.didCacheEntries,
+  })
   const hosts = new HostResolver(identity)
   const client = new SpaceClient({ http, carMaxBytes: config.maxCarBytes })
   const sessions = new SessionStore(redis, box)

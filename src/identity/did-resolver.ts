@@ -4,7 +4,8 @@
  *
  * Invariants:
  * - Only did:plc and did:web (hostname-only) are accepted; the document's `id` must equal the DID.
- * - `resolve` serves from the cache (stale entries are refreshed by @atproto/identity); `refresh` bypasses
+ * - `resolve` serves from the cache (stale entries are refreshed by @atproto/identity), which holds at most
+ *   `cacheEntries` documents (did-cache.ts: memory stays bounded however many authors pass); `refresh` bypasses
  *   it, for the single re-resolution after a signature failure (key rotation) or a migration hint. A
  *   refresh within `minRefreshIntervalMs` of the last fetch returns that fetch: a hostile host answering
  *   every repo with bad signatures must not turn into a storm of directory lookups.
@@ -14,7 +15,6 @@
 import {
   DidNotFoundError,
   DidResolver,
-  MemoryCache,
   PoorlyFormattedDidDocumentError,
   PoorlyFormattedDidError,
   UnsupportedDidMethodError,
@@ -23,6 +23,7 @@ import {
 import { isValidDid } from '@atproto/syntax'
 import { isHostError } from '../crawler/host-errors.js'
 import type { HttpClient } from '../crawler/http-client.js'
+import { BoundedDidCache, DEFAULT_DID_CACHE_ENTRIES } from './did-cache.js'
 import { DidDocumentView } from './did-document.js'
 import { guardedFetch } from './guarded-fetch.js'
 import { IdentityError, isIdentityError } from './identity-error.js'
@@ -41,6 +42,8 @@ export interface IdentityResolverOptions {
   maxTtlMs?: number
   /** `refresh` within this long of the last fetch reuses it (default 10 s). */
   minRefreshIntervalMs?: number
+  /** Documents kept at most, least recently used dropped first (default DEFAULT_DID_CACHE_ENTRIES). */
+  cacheEntries?: number
 }
 
 function checkDid(did: string): void {
@@ -97,12 +100,16 @@ function mapResolveError(did: string, err: unknown): IdentityError {
 
 export class IdentityResolver {
   private readonly resolver: DidResolver
-  private readonly cache: MemoryCache
+  private readonly cache: BoundedDidCache
   private readonly minRefreshIntervalMs: number
   private readonly inflight = new Map<string, Promise<DidDocumentView>>()
 
   constructor(opts: IdentityResolverOptions) {
-    this.cache = new MemoryCache(opts.staleTtlMs ?? 60 * 60 * 1000, opts.maxTtlMs ?? 24 * 60 * 60 * 1000)
+    this.cache = new BoundedDidCache(
+      opts.cacheEntries ?? DEFAULT_DID_CACHE_ENTRIES,
+      opts.staleTtlMs ?? 60 * 60 * 1000,
+      opts.maxTtlMs ?? 24 * 60 * 60 * 1000,
+    )
     this.minRefreshIntervalMs = opts.minRefreshIntervalMs ?? 10_000
     this.resolver = new DidResolver({
       plcUrl: opts.plcUrl ?? DEFAULT_PLC_URL,

@@ -84,7 +84,9 @@ afterEach(async () => {
   await dir.close()
 })
 
-function resolver(opts: { minRefreshIntervalMs?: number; http?: HttpClient } = {}): IdentityResolver {
+function resolver(
+  opts: { minRefreshIntervalMs?: number; http?: HttpClient; cacheEntries?: number } = {},
+): IdentityResolver {
   return new IdentityResolver({ http: opts.http ?? httpClient, plcUrl: dir.origin, timeoutMs: 2000, ...opts })
 }
 
@@ -99,6 +101,27 @@ async function reason(p: Promise<unknown>): Promise<string> {
 }
 
 describe('IdentityResolver: did:plc', () => {
+  it('keeps at most cacheEntries documents, dropping the least recently used', async () => {
+    const dids = [
+      'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa',
+      'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb',
+      'did:plc:cccccccccccccccccccccccc',
+    ]
+    const docs = new Map<string, unknown>()
+    for (const d of dids) docs.set(`/${d}`, (await docFor(d)).doc)
+    dir.reply = (path) => ({ status: 200, body: JSON.stringify(docs.get(path)) })
+    const r = resolver({ cacheEntries: 2 })
+    await r.resolve(dids[0]!)
+    await r.resolve(dids[1]!)
+    await r.resolve(dids[0]!) // a is now the most recently used
+    expect(dir.hits).toHaveLength(2)
+    await r.resolve(dids[2]!) // evicts b, keeps a
+    await r.resolve(dids[0]!)
+    expect(dir.hits).toHaveLength(3)
+    await r.resolve(dids[1]!)
+    expect(dir.hits.map((h) => h.slice(1))).toEqual([dids[0], dids[1], dids[2], dids[1]])
+  })
+
   it('resolves, caches, and refreshes after a key rotation', async () => {
     const first = await docFor(DID)
     dir.reply = () => ({ status: 200, body: JSON.stringify(first.doc) })
