@@ -70,6 +70,7 @@ export class ClickHouseTimer {
         }
       }
     mutable.query = wrap('query', ch.query.bind(ch)) as ClickHouse['query']
+    mutable.queryOnWriter = wrap('query', ch.queryOnWriter.bind(ch)) as ClickHouse['queryOnWriter']
     mutable.command = wrap('command', ch.command.bind(ch))
     mutable.insertTsv = wrap('insert', ch.insertTsv.bind(ch))
     mutable.insertRowBinary = wrap('insert', ch.insertRowBinary.bind(ch))

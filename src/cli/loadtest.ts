@@ -72,6 +72,8 @@ spaceview settings under test (default: spaceview's own defaults):
   --host-concurrency <n>  SPACEVIEW_HOST_CONCURRENCY, per-host concurrent requests
   --worker-concurrency <n> SPACEVIEW_WORKER_CONCURRENCY, jobs per queue
   --batch-ms <n>          MERGE_BATCH_MS, longest a merge write waits for companions
+  --spaceview-sweep <s>   SPACEVIEW_SWEEP_INTERVAL_SEC in every scenario (notify-lost takes --sweep-interval):
+                          a backfill longer than it runs with the spaces' periodic sweeps
 
 Targets (2 cores): backfill >= 30,000 verified records/s; write -> visible p99 < 500 ms at 1,000 writes/s
 for 5 minutes; listRecords with ACL p99 < 20 ms at 2,000 req/s; < 1 GiB RSS per process at 1M merged
@@ -138,6 +140,7 @@ const FLAGS = {
   'host-concurrency': { type: 'string' },
   'worker-concurrency': { type: 'string' },
   'batch-ms': { type: 'string' },
+  'spaceview-sweep': { type: 'string' },
 } as const
 
 function num(
@@ -190,6 +193,7 @@ export function parseLoadtestOptions(
   env('host-concurrency', 'SPACEVIEW_HOST_CONCURRENCY', 1)
   env('worker-concurrency', 'SPACEVIEW_WORKER_CONCURRENCY', 1)
   env('batch-ms', 'MERGE_BATCH_MS', 1)
+  env('spaceview-sweep', 'SPACEVIEW_SWEEP_INTERVAL_SEC', 1)
   const redisDb = num('redis-db', values['redis-db'], 13, { min: 0, max: 15 })
   const baselineRedisDb = num('baseline-redis-db', values['baseline-redis-db'], 12, { min: 0, max: 15 })
   if (redisDb === baselineRedisDb) throw new UsageError('--redis-db and --baseline-redis-db must differ')

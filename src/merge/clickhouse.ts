@@ -49,6 +49,13 @@ export interface ClickHouse {
   readonly target: SchemaTarget
   /** Runs a SELECT and returns its rows (JSONEachRow). */
   query<T>(sql: string, params?: QueryParams): Promise<T[]>
+  /**
+   * As `query`, on the connection that runs the inserts (embedded engine; the same as `query` on a server).
+   * For the reads of the store's serial write lane (compare-and-set lookups, space upserts): they cannot
+   * overlap the lane's own inserts anyway, and here they never queue behind page reads and sweeps on the
+   * read connections, which under a burst of sweeps stalled every write behind them.
+   */
+  queryOnWriter<T>(sql: string, params?: QueryParams): Promise<T[]>
   /** Runs a statement that returns no rows (DDL, DELETE, INSERT … SELECT). */
   command(sql: string, params?: QueryParams): Promise<void>
   /**
@@ -84,6 +91,10 @@ abstract class ClientTransport implements ClickHouse {
   async query<T>(sql: string, params?: QueryParams): Promise<T[]> {
     const rs = await this.client.query({ query: sql, query_params: params, format: 'JSONEachRow' })
     return rs.json<T>()
+  }
+
+  queryOnWriter<T>(sql: string, params?: QueryParams): Promise<T[]> {
+    return this.query(sql, params)
   }
 
   async command(sql: string, params?: QueryParams): Promise<void> {
@@ -170,6 +181,17 @@ class ServerTransport extends ClientTransport {
  *   is squashed into a single block (min rows above the row count, one insert thread, no parallel parsing),
  *   which keeps the one-part guarantee.
  */
+/** The JSONEachRow rows of a SELECT run on an embedded connection. */
+async function rowsOf<T>(native: ChdbExtension, query: string): Promise<T[]> {
+  const text = (await native.queryAsync(query, { format: 'JSONEachRow' })).text()
+  return text === ''
+    ? []
+    : text
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as T)
+}
+
 /** An embedded connection: the client over it, and chdb's own surface of it (queries, raw inserts). */
 interface Connected {
   client: ClickHouseClient
@@ -204,11 +226,14 @@ class EmbeddedTransport extends ClientTransport {
     for (let j = 1; j < this.readers.length; j++) if (this.busy[j]! < this.busy[i]!) i = j
     this.busy[i]!++
     try {
-      const text = (await this.readers[i]!.native.queryAsync(query, { format: 'JSONEachRow' })).text()
-      return text === '' ? [] : text.trimEnd().split('\n').map((line) => JSON.parse(line) as T)
+      return await rowsOf<T>(this.readers[i]!.native, query)
     } finally {
       this.busy[i]!--
     }
+  }
+
+  override queryOnWriter<T>(sql: string, params?: QueryParams): Promise<T[]> {
+    return rowsOf<T>(this.native, inlineParams(sql, params))
   }
 
   override async command(sql: string, params?: QueryParams): Promise<void> {

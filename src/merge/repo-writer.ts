@@ -260,7 +260,7 @@ export class RepoWriter {
     for (const part of chunks([...repos.values()])) {
       const spaces = [...new Set(part.map((r) => r.space))]
       const authors = [...new Set(part.map((r) => r.author))]
-      out.push(...(await this.ch.query<T>(sql, { spaces, authors })))
+      out.push(...(await this.ch.queryOnWriter<T>(sql, { spaces, authors })))
     }
     return out
   }

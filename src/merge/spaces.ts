@@ -92,7 +92,8 @@ export class Spaces {
     const unique = [...new Set(spaces)]
     const current = new Map<string, SpaceInfo>()
     for (let i = 0; i < unique.length; i += PER_QUERY) {
-      const rows = await this.ch.query<SpaceRow>(
+      // The store's write lane runs this: on the writer connection (clickhouse.ts queryOnWriter).
+      const rows = await this.ch.queryOnWriter<SpaceRow>(
         `SELECT space, epoch, status, changed_at FROM ${this.table} FINAL WHERE space IN {spaces:Array(String)}
          SETTINGS max_threads = 1`,
         { spaces: unique.slice(i, i + PER_QUERY) },
