@@ -80,9 +80,11 @@ export class VisibilityLog {
 /** A SyncStore that logs what each applied repo write made visible, delegating everything to `store`. */
 export function observingStore(store: CrawlerStore, log: VisibilityLog): CrawlerStore {
   const list = store.listRepoStates?.bind(store)
+  const heads = store.knownRepoHeads?.bind(store)
   return {
     getRepoState: (space, author) => store.getRepoState(space, author),
     ...(list ? { listRepoStates: list } : {}),
+    ...(heads ? { knownRepoHeads: heads } : {}),
     async applyRepoUpdate(update) {
       const res = await store.applyRepoUpdate(update)
       if (res.outcome === 'applied')

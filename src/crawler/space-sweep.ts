@@ -61,18 +61,26 @@ async function mapBounded<T, R>(
   return out
 }
 
+/** What a sweep compares with a host's hint: our stored rev and commit hash of a repo. */
+type StoredHead = Pick<RepoState, 'rev' | 'commitHash'>
+
 /**
- * Our verified state of each of `dids` (absent: none stored). With a paged listing this is one walk over the
- * space's states — a sweep costs ⌈stored repos / 1000⌉ store reads, not one per writer; else one read per
- * writer, a few at a time.
+ * Our verified head of each of `dids` (absent: none stored). Known exactly to the in-process store, no read
+ * at all (a backfill's spaces); else, with a paged listing, one walk over the space's states — a sweep costs
+ * ⌈stored repos / 1000⌉ store reads, not one per writer; else one read per writer, a few at a time.
  */
-async function storedStates(
+async function storedHeads(
   ctx: SyncContext,
   space: string,
   dids: readonly string[],
-): Promise<Map<string, RepoState>> {
-  const out = new Map<string, RepoState>()
+): Promise<Map<string, StoredHead>> {
+  const out = new Map<string, StoredHead>()
   if (dids.length === 0) return out
+  const known = ctx.store.knownRepoHeads?.(space, dids)
+  if (known !== undefined) {
+    for (const [did, head] of known) if (head.rev !== null) out.set(did, head)
+    return out
+  }
   const list = ctx.store.listRepoStates?.bind(ctx.store)
   if (!list) {
     const states = await mapBounded(dids, STATE_READS, (did) => ctx.store.getRepoState(space, did))
@@ -143,8 +151,8 @@ export async function sweepSpace(
   // anyway; a state a racing sync stored since is kept unless the pulled repo is newer, repo-recovery.ts).
   const [states] = await Promise.all([
     recorded?.created === true
-      ? new Map<string, RepoState>()
-      : storedStates(
+      ? new Map<string, StoredHead>()
+      : storedHeads(
           ctx,
           space,
           answers.hints.map((h) => h.did),
@@ -160,7 +168,8 @@ export async function sweepSpace(
     const same =
       local?.rev === hint.rev && local.commitHash !== null && bytesEqual(local.commitHash, hint.hash)
     if (full || !same) stale.push(hint.did)
-    if (!local?.rev || !local.ltState) unsynced.push(hint.did)
+    // A stored rev comes with its LtHash state (listings leave the state out: record-reader.ts).
+    if (!local?.rev) unsynced.push(hint.did)
   }
   const multi = ctx.redis.multi().del(writersKey(space))
   if (Object.keys(writers).length) multi.hset(writersKey(space), writers)

@@ -17,9 +17,10 @@ import type { Metrics } from '../metrics/metrics.js'
 export interface SyncContext {
   /**
    * The in-process MergeStore also lists a space's repo states in pages (one read per sweep instead of one
-   * per writer); the remote store does not offer that yet, and the sweep falls back to per-writer reads.
+   * per writer), and knows the heads of the repos it wrote without a read at all; the remote store offers
+   * neither yet, and the sweep falls back to per-writer reads.
    */
-  store: SyncStore & Partial<Pick<MergeStore, 'listRepoStates'>>
+  store: SyncStore & Partial<Pick<MergeStore, 'listRepoStates' | 'knownRepoHeads'>>
   client: SpaceClient
   creds: CredentialManager
   hosts: HostResolver

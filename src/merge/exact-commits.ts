@@ -70,6 +70,23 @@ export class ExactCommits {
     return s.complete ? null : undefined
   }
 
+  /**
+   * The stored commits of `authors` in the space's current epoch (null: none stored), or undefined unless
+   * every one of them is known. What is kept is always of the current epoch: a lifecycle change forgets
+   * the space, and a new epoch starts over (`started`).
+   */
+  headsOf(space: string, authors: readonly string[]): Map<string, KnownCommit | null> | undefined {
+    const s = this.spaces.get(space)
+    if (s === undefined) return undefined
+    const out = new Map<string, KnownCommit | null>()
+    for (const author of authors) {
+      const known = s.repos.get(author) ?? (s.complete ? null : undefined)
+      if (known === undefined) return undefined
+      out.set(author, known)
+    }
+    return out
+  }
+
   /** A mark to pass to `read` for a lookup about to start. */
   since(): number {
     return this.seq

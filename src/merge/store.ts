@@ -483,7 +483,33 @@ export class MergeStore {
     return { rev: c.rev, commitHash: c.commitHash === null ? null : new Uint8Array(c.commitHash) }
   }
 
-  /** Repo states of a space's current epoch, by author DID ascending. */
+  /**
+   * The stored (rev, commit hash) of each of `authors` in the space's current epoch (null: nothing stored),
+   * if this process knows all of them exactly without a query (exact-commits.ts: the embedded engine, for
+   * repos it wrote or looked up and epochs it started); else undefined. For sweeps, which compare them with
+   * the host's hints: during a backfill every space is in an epoch this process started, and a burst of
+   * sweeps would otherwise queue a listing per space on the read connections.
+   */
+  knownRepoHeads(
+    space: string,
+    authors: readonly string[],
+  ): Map<string, { rev: string | null; commitHash: Uint8Array | null }> | undefined {
+    // As the writer: exact knowledge is used only with the exact catalog (a store with caching off reads).
+    const heads = this.catalog.authoritative ? this.sharedExact?.headsOf(space, authors) : undefined
+    if (heads === undefined) return undefined
+    const out = new Map<string, { rev: string | null; commitHash: Uint8Array | null }>()
+    for (const [author, c] of heads) {
+      if (c === null) out.set(author, { rev: null, commitHash: null })
+      else
+        out.set(author, {
+          rev: c.rev,
+          commitHash: c.commitHashHex === '' ? null : new Uint8Array(Buffer.from(c.commitHashHex, 'hex')),
+        })
+    }
+    return out
+  }
+
+  /** Repo states of a space's current epoch, by author DID ascending; `ltState` is not loaded (null). */
   listRepoStates(
     space: string,
     opts: { author?: string; cursor?: string; limit: number },

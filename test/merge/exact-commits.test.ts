@@ -17,19 +17,19 @@ let n = 0
 const newSpace = (): string => `at://did:plc:exact${++n}/space/com.example.forum/main`
 const recs = (tag: string) => [{ collection: 'app.x.post', rkey: tag, cid: `cid-${tag}`, value: { t: tag } }]
 
-/** Commit lookups (the writer's FINAL read of commit rows) issued by `on` while `fn` runs. */
+/** Commit lookups (the writer's FINAL read of commit rows, on the writer connection) by `on` while `fn` runs. */
 async function lookups(fn: () => Promise<unknown>, on: MergeStore = store): Promise<number> {
   const ch = on.clickhouse
-  const query = ch.query.bind(ch)
+  const query = ch.queryOnWriter.bind(ch)
   let count = 0
-  ch.query = ((sql: string, params?: Parameters<typeof query>[1]) => {
+  ch.queryOnWriter = ((sql: string, params?: Parameters<typeof query>[1]) => {
     if (sql.includes("kind = 'commit' AND space IN")) count++
     return query(sql, params)
-  }) as typeof ch.query
+  }) as typeof ch.queryOnWriter
   try {
     await fn()
   } finally {
-    ch.query = query
+    ch.queryOnWriter = query
   }
   return count
 }
@@ -145,6 +145,30 @@ describe('compare-and-set without lookups', () => {
     const retried = { ...commit(space, 'did:plc:dave', 1), records: recs('d') }
     expect(await lookups(async () => (retry = await store.replaceRepo(retried)))).toBe(1)
     expect(retry?.outcome).toBe('unchanged')
+  })
+})
+
+describe('knownRepoHeads (sweeps compare host hints with these, without a read)', () => {
+  test('exact for an epoch this process started and the repos it wrote; unknown after a deletion', async () => {
+    const space = newSpace()
+    await store.upsertSpace(space)
+    await store.replaceRepo({ ...commit(space, 'did:plc:h1', 3), records: recs('h') })
+    const heads = store.knownRepoHeads(space, ['did:plc:h1', 'did:plc:h2'])
+    const state = await store.getRepoState(space, 'did:plc:h1')
+    expect(heads).toEqual(
+      new Map([
+        ['did:plc:h1', { rev: state?.rev, commitHash: state?.commitHash }],
+        ['did:plc:h2', { rev: null, commitHash: null }],
+      ]),
+    )
+    // A second store's write is seen by the first (one process, one database).
+    await second.replaceRepo({ ...commit(space, 'did:plc:h2', 5), records: recs('i') })
+    expect(store.knownRepoHeads(space, ['did:plc:h2'])?.get('did:plc:h2')?.rev).toBe(
+      commit(space, 'x', 5).rev,
+    )
+    await store.deleteSpace(space)
+    expect(store.knownRepoHeads(space, ['did:plc:h1'])).toBeUndefined()
+    expect(store.knownRepoHeads(newSpace(), ['did:plc:h1'])).toBeUndefined()
   })
 })
 
