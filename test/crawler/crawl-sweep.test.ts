@@ -7,6 +7,7 @@
  * - Every notification dropped (writers → authority too, so hints lag): only the periodic full check (every
  *   12th sweep pulls every writer whatever its hint) can notice; converged within 12 sweep intervals.
  */
+import { Queue } from 'bullmq'
 import { converged, waitFor } from '../helpers/crawler-harness.js'
 import { badRecords, metricValue } from '../helpers/crawl-checks.js'
 import { writeMix } from '../helpers/devnet-writes.js'
@@ -31,6 +32,17 @@ describe('crawler: sweeps converge when notifications are lost', () => {
   }, 90_000)
   afterAll(async () => h?.close(), 30_000)
   afterEach(() => h.devnet.faults.clear())
+
+  it('a scheduled sweep is retried like any job, and not kept once it has failed', async () => {
+    const queue = new Queue('sweep', { connection: h.redis, prefix: 'sv' })
+    try {
+      const scheduler = await queue.getJobScheduler(`sweep:${spaces[0]!}`)
+      expect(scheduler?.every).toBe(SWEEP_SEC * 1000)
+      expect(scheduler?.template?.opts).toMatchObject({ attempts: 5, removeOnFail: true })
+    } finally {
+      await queue.close()
+    }
+  })
 
   it('notifications to spaceview dropped: converges within one sweep interval', async () => {
     // Drop what the authority's host sends (notifications to us), and write only as writers on other hosts,
