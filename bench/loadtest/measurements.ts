@@ -131,6 +131,11 @@ export function coresOf(phase: PhaseMeasure | undefined, name: string): number |
   return phase?.processes.find((x) => x.name === name)?.cores ?? null
 }
 
+/** CPU seconds of the process named `name` in a phase. */
+export function cpuSecOf(phase: PhaseMeasure | undefined, name: string): number | null {
+  return phase?.processes.find((x) => x.name === name)?.cpuSec ?? null
+}
+
 /** Figures every scenario shares: memory, CPU and where time went, spaceview vs baseline. */
 export function resourceFigures(
   sv: PhaseMeasure | undefined,

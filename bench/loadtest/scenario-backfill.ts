@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os'
 import { loadConfig } from '../../src/config.js'
 import type { PhaseMeasure } from './phase.js'
 import { type ProfileSummary } from './profile.js'
-import { clickhouseChart, figure, resourceFigures, throughputSeries } from './measurements.js'
+import { clickhouseChart, cpuSecOf, figure, resourceFigures, throughputSeries } from './measurements.js'
 import {
   openNetwork,
   startBaseline,
@@ -234,14 +234,14 @@ export async function runBackfill(env: RunEnv): Promise<ScenarioOutput> {
   return { result: finish(result, startedAt, svPhase, blPhase), ...(profile ? { profile } : {}) }
 }
 
-/** CPU seconds of the process named `name` per 1,000 of `records` in a phase (null if either is unknown). */
+/** CPU milliseconds of the process named `name` per 1,000 of `records` in a phase (null if either is unknown). */
 function cpuMsPer1k(
   phase: PhaseMeasure | undefined,
   name: string,
   records: number | undefined,
 ): number | null {
-  const cpuSec = phase?.processes.find((p) => p.name === name)?.cpuSec
-  return cpuSec === undefined || !records ? null : (cpuSec * 1e6) / records
+  const cpuSec = cpuSecOf(phase, name)
+  return cpuSec === null || !records ? null : (cpuSec * 1e6) / records
 }
 
 /**
@@ -251,8 +251,8 @@ function cpuMsPer1k(
 function cpuBoundNote(phase: PhaseMeasure | undefined, records: number | undefined): string | null {
   if (!phase || !records) return null
   const total = phase.processes.reduce((n, p) => n + p.cpuSec, 0)
-  const own = phase.processes.find((p) => p.name === 'spaceview')?.cpuSec
-  if (total <= 0 || own === undefined) return null
+  const own = cpuSecOf(phase, 'spaceview')
+  if (total <= 0 || own === null) return null
   const cores = availableParallelism()
   return (
     `CPU bound on this machine: the run's processes used ${total.toFixed(1)} CPU-s for ${fmt(records)} records ` +

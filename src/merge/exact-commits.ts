@@ -76,11 +76,11 @@ export class ExactCommits {
    * the space, and a new epoch starts over (`started`).
    */
   headsOf(space: string, authors: readonly string[]): Map<string, KnownCommit | null> | undefined {
-    const s = this.spaces.get(space)
-    if (s === undefined) return undefined
+    const epoch = this.spaces.get(space)?.epoch
+    if (epoch === undefined) return undefined
     const out = new Map<string, KnownCommit | null>()
     for (const author of authors) {
-      const known = s.repos.get(author) ?? (s.complete ? null : undefined)
+      const known = this.commitOf(space, epoch, author)
       if (known === undefined) return undefined
       out.set(author, known)
     }
