@@ -230,7 +230,9 @@ async function main(): Promise<void> {
   )
 
   // ---- insert baseline: the same kind of writes with batching off (one insert per repo write).
-  const single = await MergeStore.open(config('final', { maxRows: 1, maxDelayMs: 1 }), { migrate: false })
+  const single = await MergeStore.open(config('final', { maxRows: 1, maxDelayMs: 1, minPeriodMs: 0 }), {
+    migrate: false,
+  })
   const baseSpace = spaceUri(SPACES + 1)
   await single.upsertSpace(baseSpace)
   const t2 = performance.now()

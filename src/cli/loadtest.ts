@@ -72,6 +72,7 @@ spaceview settings under test (default: spaceview's own defaults):
   --host-concurrency <n>  SPACEVIEW_HOST_CONCURRENCY, per-host concurrent requests
   --worker-concurrency <n> SPACEVIEW_WORKER_CONCURRENCY, jobs per queue
   --batch-ms <n>          MERGE_BATCH_MS, longest a merge write waits for companions
+  --batch-period-ms <n>   MERGE_BATCH_PERIOD_MS, least time between two inserts of a busy store
   --spaceview-sweep <s>   SPACEVIEW_SWEEP_INTERVAL_SEC in every scenario (notify-lost takes --sweep-interval):
                           a backfill longer than it runs with the spaces' periodic sweeps
 
@@ -140,6 +141,7 @@ const FLAGS = {
   'host-concurrency': { type: 'string' },
   'worker-concurrency': { type: 'string' },
   'batch-ms': { type: 'string' },
+  'batch-period-ms': { type: 'string' },
   'spaceview-sweep': { type: 'string' },
 } as const
 
@@ -193,6 +195,7 @@ export function parseLoadtestOptions(
   env('host-concurrency', 'SPACEVIEW_HOST_CONCURRENCY', 1)
   env('worker-concurrency', 'SPACEVIEW_WORKER_CONCURRENCY', 1)
   env('batch-ms', 'MERGE_BATCH_MS', 1)
+  env('batch-period-ms', 'MERGE_BATCH_PERIOD_MS', 0)
   env('spaceview-sweep', 'SPACEVIEW_SWEEP_INTERVAL_SEC', 1)
   const redisDb = num('redis-db', values['redis-db'], 13, { min: 0, max: 15 })
   const baselineRedisDb = num('baseline-redis-db', values['baseline-redis-db'], 12, { min: 0, max: 15 })

@@ -38,6 +38,11 @@ export interface BatchConfig {
   maxRows: number
   /** A write waits at most this long for other writes to share its insert. */
   maxDelayMs: number
+  /**
+   * Least time between the starts of two inserts of repo writes unless a batch is full (batcher.ts):
+   * a busy store writes fewer, larger parts. Default DEFAULT_BATCH.minPeriodMs.
+   */
+  minPeriodMs?: number
 }
 
 export interface MergeConfig {
@@ -61,7 +66,7 @@ export const DEFAULT_VIEW_CACHE_BYTES = 64 * 1024 * 1024
 /** Bounds how stale a state written by another store instance can look here; this one's writes are seen at once. */
 export const DEFAULT_STATE_CACHE_MS = 5000
 
-export const DEFAULT_BATCH: BatchConfig = { maxRows: 50_000, maxDelayMs: 20 }
+export const DEFAULT_BATCH: Required<BatchConfig> = { maxRows: 50_000, maxDelayMs: 20, minPeriodMs: 100 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name]
@@ -122,6 +127,7 @@ export function mergeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): MergeC
     batch: {
       maxRows: positiveInt(env, 'MERGE_BATCH_ROWS', DEFAULT_BATCH.maxRows),
       maxDelayMs: positiveInt(env, 'MERGE_BATCH_MS', DEFAULT_BATCH.maxDelayMs),
+      minPeriodMs: nonNegativeInt(env, 'MERGE_BATCH_PERIOD_MS', DEFAULT_BATCH.minPeriodMs),
     },
     readStrategy: strategy,
     stateCacheMs: nonNegativeInt(env, 'MERGE_STATE_CACHE_MS', DEFAULT_STATE_CACHE_MS),

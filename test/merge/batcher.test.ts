@@ -1,5 +1,6 @@
 // Group commit in the batcher: on an idle batcher a write waits for companions (up to maxDelayMs or
-// maxRows); writes that arrive while a flush runs go out together right after it, without a timer.
+// maxRows); writes that arrive while a flush runs go out together right after it, without a timer, but
+// no sooner than minPeriodMs after the previous flush started unless their batch is full.
 import { describe, expect, test } from '@jest/globals'
 import { Batcher } from '../../src/merge/batcher.js'
 
@@ -70,5 +71,61 @@ describe('Batcher', () => {
     expect(f.calls).toEqual([[7]])
     f.finish()
     expect(await r).toBe(70)
+  })
+
+  /** Resolves once `cond` holds, polling; fails the test after `ms`. */
+  async function until(cond: () => boolean, ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms
+    while (!cond()) {
+      if (Date.now() > deadline) throw new Error('condition not reached')
+      await new Promise((res) => setTimeout(res, 5))
+    }
+  }
+
+  test('under load a flush starts no sooner than minPeriodMs after the previous one', async () => {
+    const f = controlledFlush()
+    const b = new Batcher<number, number>({
+      maxRows: 100,
+      maxDelayMs: 1,
+      minPeriodMs: 400,
+      size: () => 1,
+      flush: f.flush,
+    })
+    const first = b.add(1)
+    await until(() => f.calls.length === 1)
+    const started = performance.now()
+    const later = [b.add(2), b.add(3)]
+    f.finish() // the first insert ends at once: its companions still wait for the period
+    expect(await first).toBe(10)
+    await new Promise((res) => setTimeout(res, 50))
+    expect(f.calls).toEqual([[1]])
+    await until(() => f.calls.length === 2)
+    expect(performance.now() - started).toBeGreaterThanOrEqual(300)
+    expect(f.calls[1]).toEqual([2, 3])
+    f.finish()
+    expect(await Promise.all(later)).toEqual([20, 30])
+  })
+
+  test('a full batch does not wait for the period, and an idle write waits for what is left of it', async () => {
+    const f = controlledFlush()
+    const b = new Batcher<number, number>({
+      maxRows: 2,
+      maxDelayMs: 1,
+      minPeriodMs: 60_000,
+      size: () => 1,
+      flush: f.flush,
+    })
+    const first = b.add(1)
+    await until(() => f.calls.length === 1)
+    f.finish()
+    expect(await first).toBe(10)
+    const lone = b.add(2)
+    await new Promise((res) => setTimeout(res, 50))
+    expect(f.calls).toEqual([[1]]) // maxDelayMs passed long ago, but the period has not
+    const filler = b.add(3)
+    await turn()
+    expect(f.calls).toEqual([[1], [2, 3]]) // maxRows reached: out at once
+    f.finish()
+    expect(await Promise.all([lone, filler])).toEqual([20, 30])
   })
 })

@@ -103,8 +103,14 @@ describe('configuration from the environment', () => {
       path: '/var/lib/sv/clickhouse',
       database: 'spaceview',
     })
-    expect(c.batch).toEqual({ maxRows: 50_000, maxDelayMs: 20 })
+    expect(c.batch).toEqual({ maxRows: 50_000, maxDelayMs: 20, minPeriodMs: 100 })
     expect(c.readStrategy).toBe('final')
+  })
+
+  test('batch period: MERGE_BATCH_PERIOD_MS, 0 for back-to-back inserts, never negative', () => {
+    expect(mergeConfigFromEnv({ MERGE_BATCH_PERIOD_MS: '0' }).batch.minPeriodMs).toBe(0)
+    expect(mergeConfigFromEnv({ MERGE_BATCH_PERIOD_MS: '250' }).batch.minPeriodMs).toBe(250)
+    expect(() => mergeConfigFromEnv({ MERGE_BATCH_PERIOD_MS: '-1' })).toThrow(/MERGE_BATCH_PERIOD_MS/)
   })
 
   test('server and cluster', () => {
