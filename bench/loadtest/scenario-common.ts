@@ -10,7 +10,7 @@ import { summarizeProfileFile, type ProfileSummary } from './profile.js'
 import type { BaselineStats } from './baseline-process.js'
 import { processFigures, sharesOf, type Chart, type ScenarioResult } from './measurements.js'
 import { PhaseRecorder, type PhaseMeasure } from './phase.js'
-import type { SpaceviewStats } from './spaceview-process.js'
+import type { SpaceviewStats, SumCount } from './spaceview-process.js'
 import { bucketDelta, histogramQuantile } from './stats.js'
 import {
   type BaselineHandle,
@@ -193,6 +193,18 @@ export function notifyToVisible(phase: SvPhase | undefined): {
     return v === null ? null : v * 1000
   }
   return { p50: q(0.5), p99: q(0.99), count }
+}
+
+/** Mean of a spaceview histogram over the phase's window, in ms (null if nothing was observed). */
+export function meanMsInPhase(
+  phase: SvPhase | undefined,
+  pick: (m: SpaceviewStats['metrics']) => SumCount,
+): number | null {
+  if (!phase) return null
+  const a = pick(phase.first.metrics)
+  const b = pick(phase.last.metrics)
+  const n = b.count - a.count
+  return n > 0 ? ((b.sum - a.sum) / n) * 1000 : null
 }
 
 export async function stopQuietly(handle: { child: { stop(): Promise<void> } } | undefined): Promise<void> {

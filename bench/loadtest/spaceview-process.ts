@@ -43,8 +43,17 @@ export interface SpaceviewStats {
     apiRequests: Record<string, number>
     /** Job attempts by `queue:outcome` (a limiter deferral counts as a completed attempt). */
     jobs: Record<string, number>
+    /** Waits for a host slot that ended in a lease (seconds summed, and how many). */
+    hostSlotWait: SumCount
+    /** listRepoOps calls that succeeded (seconds summed, and how many). */
+    hostPulls: SumCount
   }
   queues: Record<string, Record<string, number>>
+}
+
+export interface SumCount {
+  sum: number
+  count: number
 }
 
 type MetricJson = {
@@ -69,6 +78,17 @@ function byLabel(
 /** The `_count` samples of a histogram (requests per label set). */
 function countsOf(m: MetricJson | undefined): MetricJson | undefined {
   return m && { ...m, values: m.values.filter((v) => v.metricName?.endsWith('_count')) }
+}
+
+/** A histogram's `_sum` and `_count` over the samples whose labels include `labels`. */
+function sumCount(m: MetricJson | undefined, labels: Record<string, string>): SumCount {
+  const out = { sum: 0, count: 0 }
+  for (const v of m?.values ?? []) {
+    if (!Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)) continue
+    if (v.metricName?.endsWith('_sum')) out.sum += v.value
+    else if (v.metricName?.endsWith('_count')) out.count += v.value
+  }
+  return out
 }
 
 const total = (m: MetricJson | undefined) => (m?.values ?? []).reduce((n, v) => n + v.value, 0)
@@ -97,6 +117,11 @@ async function collectMetrics(): Promise<SpaceviewStats['metrics']> {
     credentialRefreshes: total(get('credential_refreshes_total')),
     apiRequests: byLabel(countsOf(get('api_request_duration_seconds')), (l) => `${l.method}:${l.status}`),
     jobs: byLabel(countsOf(get('job_duration_seconds')), (l) => `${l.queue}:${l.outcome}`),
+    hostSlotWait: sumCount(get('host_slot_wait_seconds'), { outcome: 'leased' }),
+    hostPulls: sumCount(get('host_request_duration_seconds'), {
+      method: 'com.atproto.space.listRepoOps',
+      outcome: 'ok',
+    }),
   }
 }
 

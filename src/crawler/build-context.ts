@@ -72,7 +72,11 @@ export function buildSyncContext(deps: {
     cacheEntries: config.didCacheEntries,
   })
   const hosts = new HostResolver(identity)
-  const client = new SpaceClient({ http, carMaxBytes: config.maxCarBytes })
+  const client = new SpaceClient({
+    http,
+    carMaxBytes: config.maxCarBytes,
+    observe: (method, outcome, seconds) => metrics.hostRequestDuration.observe({ method, outcome }, seconds),
+  })
   const sessions = new SessionStore(redis, box)
   const oauth = new OAuthSessions({ config, redis, box, http, sessions, logger: deps.logger })
   const creds = new CredentialManager({

@@ -87,8 +87,12 @@ export async function withHost<T>(
   work: (cred: HeldCredential) => Promise<T>,
 ): Promise<T> {
   const host = hostKey(url)
+  const waited = ctx.metrics.hostSlotWait.startTimer()
   const local = await ctx.gate.enter(host)
-  if (!local) throw new HostBusyError(host, LOCAL_RETRY_MS, 'concurrency')
+  if (!local) {
+    waited({ outcome: 'deferred' })
+    throw new HostBusyError(host, LOCAL_RETRY_MS, 'concurrency')
+  }
   let lease: Acquired
   try {
     lease = await acquireWaitingOutRate(ctx.limiter, host)
@@ -98,8 +102,10 @@ export async function withHost<T>(
   }
   if (!lease.ok) {
     local()
+    waited({ outcome: 'deferred' })
     throw new HostBusyError(host, lease.retryInMs, lease.reason)
   }
+  waited({ outcome: 'leased' })
   // Keep the (short) lease alive while the work runs; if this process dies, the slot frees itself soon.
   const keepAlive = setInterval(
     () => void ctx.limiter.renew(host, lease.leaseId).catch(() => undefined),

@@ -27,6 +27,7 @@ import { isProtocolError } from '../protocol/errors.js'
 import type { SignedCommit } from '../protocol/commit.js'
 import { DEFAULT_MAX_CAR_BYTES } from '../protocol/repo-car.js'
 import { canonicalSpaceUri } from '../protocol/space-uri.js'
+import type { RequestOutcome } from '../metrics/labels.js'
 import { isHostError } from './host-errors.js'
 import {
   JSON_MAX_BYTES,
@@ -92,6 +93,8 @@ export interface SpaceClientOptions {
   /** Cap for getRepo CARs (default: the CAR verifier's cap). */
   carMaxBytes?: number
   carTimeouts?: Partial<HttpTimeouts>
+  /** Called once per call with its NSID, outcome and seconds until the response status (or failure). */
+  observe?: (method: string, outcome: RequestOutcome, seconds: number) => void
 }
 
 interface Presented {
@@ -189,16 +192,31 @@ export class SpaceClient {
   private readonly jsonMaxBytes: number
   private readonly carMaxBytes: number
   private readonly carTimeouts: Partial<HttpTimeouts>
+  private readonly observe: NonNullable<SpaceClientOptions['observe']>
 
   constructor(opts: SpaceClientOptions) {
     this.http = opts.http
+    this.observe = opts.observe ?? (() => undefined)
     this.jsonMaxBytes = opts.jsonMaxBytes ?? JSON_MAX_BYTES
     this.carMaxBytes = opts.carMaxBytes ?? DEFAULT_MAX_CAR_BYTES
     this.carTimeouts = opts.carTimeouts ?? CAR_TIMEOUTS
   }
 
-  /** Sends one call (plus at most one DPoP retry); returns the 2xx response or throws SpaceCallError. */
+  /** Sends one call, timed for the host request metric (`observe`). */
   private async send(host: string, call: Call): Promise<HttpResponse> {
+    const started = performance.now()
+    let outcome: RequestOutcome = 'error'
+    try {
+      const res = await this.attempt(host, call)
+      outcome = 'ok'
+      return res
+    } finally {
+      this.observe(call.nsid, outcome, (performance.now() - started) / 1000)
+    }
+  }
+
+  /** One call plus at most one DPoP retry; returns the 2xx response or throws SpaceCallError. */
+  private async attempt(host: string, call: Call): Promise<HttpResponse> {
     const url = xrpcUrl(host, call.nsid, call.params)
     const exchange = call.nsid === SPACE_METHODS.getSpaceCredential
     const proof: CreateDpopProofOptions = { htm: call.method, htu: url.href }

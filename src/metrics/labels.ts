@@ -73,6 +73,10 @@ export type JobOutcome = (typeof JOB_OUTCOMES)[number]
 export const REQUEST_OUTCOMES = ['ok', 'error'] as const
 export type RequestOutcome = (typeof REQUEST_OUTCOMES)[number]
 
+/** How a job's wait for a host slot ended: it called the host, or deferred itself. */
+export const HOST_SLOT_OUTCOMES = ['leased', 'deferred'] as const
+export type HostSlotOutcome = (typeof HOST_SLOT_OUTCOMES)[number]
+
 /** Per-host circuit breaker states. */
 export const BREAKER_STATES = ['closed', 'open', 'half_open'] as const
 export type BreakerState = (typeof BREAKER_STATES)[number]

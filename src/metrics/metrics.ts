@@ -33,6 +33,7 @@ import {
   type AclDecision,
   type BreakerState,
   type HostErrorClass,
+  type HostSlotOutcome,
   type JobOutcome,
   type JobState,
   type NotificationMethod,
@@ -131,6 +132,11 @@ export interface Metrics {
   // hosts
   /** Outbound XRPC calls; `method` is the NSID our client called (a code constant). */
   readonly hostRequestDuration: LabeledHistogram<{ method: string; outcome: RequestOutcome }>
+  /**
+   * Time a job waited for a host slot (this process's gate, then the shared limiter's lease): politeness
+   * as latency. `leased` went on to call the host, `deferred` gave up and moved the job to the delayed set.
+   */
+  readonly hostSlotWait: LabeledHistogram<{ outcome: HostSlotOutcome }>
   readonly hostErrors: LabeledCounter<{ class: HostErrorClass }>
   /** Number of hosts whose breaker is in each state (shared state: aggregate with max). */
   readonly circuitBreakers: LabeledGauge<{ state: BreakerState }>
@@ -154,6 +160,8 @@ const LAG_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800,
 const COMMIT_AGE_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400, 30 * 86400]
 const JOB_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900]
 const HOST_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+/** A slot is usually free at once; waits of tens of ms add up to notify → visible latency. */
+const SLOT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 /** The API's target is p99 < 20 ms, so the buckets are fine around it. */
 const API_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 const ROWS_BUCKETS = [1, 10, 100, 1000, 5000, 10000, 50000, 100000, 500000, 1000000]
@@ -286,6 +294,12 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       'Outbound XRPC calls to repo and space hosts, by method (NSID) and outcome.',
       HOST_BUCKETS,
       ['method', 'outcome'],
+    ),
+    hostSlotWait: histogram(
+      'host_slot_wait_seconds',
+      'Time a job waited for a host slot under the per-host concurrency and rate caps, by outcome.',
+      SLOT_BUCKETS,
+      ['outcome'],
     ),
     hostErrors: zero(
       counter('host_errors_total', 'Failed outbound requests, by host error class.', ['class']),

@@ -72,6 +72,14 @@ describe('crawler: notifications drive live sync', () => {
     expect(h.devnet.notifications.failed).toBe(0)
     // The notify → visible histogram only observes syncs that a notification caused.
     expect(await metricValue(h.metrics, 'sync_notify_to_visible_seconds')).toBeGreaterThan(0)
+    // Every pull was timed (the hosts dashboard plots these), after waiting for a host slot.
+    expect(
+      await metricValue(h.metrics, 'host_request_duration_seconds', {
+        method: 'com.atproto.space.listRepoOps',
+        outcome: 'ok',
+      }),
+    ).toBeGreaterThan(0)
+    expect(await metricValue(h.metrics, 'host_slot_wait_seconds', { outcome: 'leased' })).toBeGreaterThan(0)
   }, 60_000)
 
   it('converges when writes land while their repos are being backfilled', async () => {

@@ -74,6 +74,8 @@ describe('metric definitions', () => {
       ['spaceview_notify_registration_renewals_total', 'counter', []],
       ['spaceview_notify_registration_failures_total', 'counter', ['reason']],
       ['spaceview_host_errors_total', 'counter', ['class']],
+      ['spaceview_host_request_duration_seconds', 'histogram', ['method', 'outcome']],
+      ['spaceview_host_slot_wait_seconds', 'histogram', ['outcome']],
       ['spaceview_circuit_breakers', 'gauge', ['state']],
       ['spaceview_acl_decisions_total', 'counter', ['outcome', 'reason']],
       ['spaceview_api_request_duration_seconds', 'histogram', ['method', 'status']],
