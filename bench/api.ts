@@ -24,7 +24,6 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { Worker } from 'node:worker_threads'
 import { formatDidKey, Secp256k1Keypair } from '@atproto/crypto'
 import { Redis } from 'ioredis'
@@ -47,17 +46,30 @@ import { createMetrics } from '../src/metrics/metrics.js'
 import { createDpopProof, generateDpopKey } from '../src/protocol/dpop.js'
 import { encodeRecordJson } from '../src/protocol/record-codec.js'
 import { createSpaceCredential } from '../src/protocol/space-credential.js'
+import { benchArgs } from './bench-args.js'
 
-const { values } = parseArgs({
-  options: {
-    rate: { type: 'string' },
-    seconds: { type: 'string' },
-    limit: { type: 'string' },
-    'max-inflight': { type: 'string' },
-    store: { type: 'string' },
-    'validate-responses': { type: 'string' },
-    rows: { type: 'string' },
-  },
+const USAGE = `
+npm run bench:api -- [flags]    listRecords through the ACL filter at a fixed rate (loopback, bounded)
+
+  --rate <n>                 offered requests per second per row (default 2000)
+  --seconds <n>              seconds per row (default 5)
+  --limit <n>                records per page (default 20)
+  --max-inflight <n>         outstanding requests before later ones are dropped (default 256)
+  --rows <a,b>               rows to run: no_acl, acl_credential, acl_service_auth (default all)
+  --store memory|chdb        in-process reader, or the real MergeStore on embedded ClickHouse (default memory)
+  --validate-responses <b>   true|false: check every answer against the lexicon (default false)
+  --help                     this text
+
+Target: listRecords with ACL p99 < 20 ms at 2,000 req/s. The last line printed is one JSON object.
+`
+const values = benchArgs(USAGE, {
+  rate: { type: 'string' },
+  seconds: { type: 'string' },
+  limit: { type: 'string' },
+  'max-inflight': { type: 'string' },
+  store: { type: 'string' },
+  'validate-responses': { type: 'string' },
+  rows: { type: 'string' },
 })
 const ROW_NAMES = ['no_acl', 'acl_credential', 'acl_service_auth'] as const
 type RowName = (typeof ROW_NAMES)[number]
