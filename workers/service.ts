@@ -27,6 +27,7 @@ import { buildSyncContext, type BuiltContext } from '../src/crawler/build-contex
 import { Crawler } from '../src/crawler/crawler.js'
 import type { QueueName } from '../src/crawler/queues.js'
 import { handleNotification, NOTIFY_SPACE_DELETED, NOTIFY_WRITE } from '../src/crawler/notify-receiver.js'
+import { VerifiedTokens } from '../src/crawler/verified-tokens.js'
 import { startAccountEvents } from '../src/crawler/account-events.js'
 import { guardedFetch } from '../src/identity/guarded-fetch.js'
 import { spacesOfAuthor } from '../src/crawler/space-sweep.js'
@@ -105,6 +106,7 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
     const notifyDeps = {
       serviceId,
       resolveKey,
+      verifiedTokens: new VerifiedTokens(),
       store: mergeStore,
       metrics,
       isSynced: (space: string) => ctx.sessions.hasSpace(space),

@@ -3,13 +3,14 @@
  *
  * The caller must present service auth signed by the space's authority (iss == DID in body.space), with
  * aud == our registered service id and lxm == the method; anything else is refused with 401/400 and a
- * metric. A notifyWrite is a hint only: it never carries data into the store. It is skipped when our
+ * metric. Authorities reuse a notifyWrite token for many notifications: one whose signature verified
+ * before skips that check (verified-tokens.ts), never the claims; notifySpaceDeleted is verified in full. A notifyWrite is a hint only: it never carries data into the store. It is skipped when our
  * verified state, as far as this process knows it without a query, already has that (rev, hash); otherwise
  * it enqueues a deduplicated repo sync. A verified
  * notifySpaceDeleted is one of the two signals (with SpaceDeleted at credential renewal) that delete a
  * space's data. Replies are fast; all work is queued.
  */
-import { verifyServiceAuth } from '../protocol/service-auth.js'
+import { verifyServiceAuth, type SignatureMemo } from '../protocol/service-auth.js'
 import { isProtocolError } from '../protocol/errors.js'
 import { canonicalSpaceUri, parseSpaceUri } from '../protocol/space-uri.js'
 import { assertDid, assertTid } from '../protocol/identifiers.js'
@@ -25,6 +26,8 @@ const MAX_BODY = 16 * 1024
 export interface NotifyDeps {
   serviceId: string
   resolveKey: KeyResolver
+  /** notifyWrite tokens already verified (verified-tokens.ts); absent: every token is verified. */
+  verifiedTokens?: SignatureMemo
   store: Pick<MergeStore, 'knownRepoHead'>
   metrics: Metrics
   /** Whether we sync this space at all. */
@@ -77,6 +80,7 @@ export async function handleNotification(
       issuer: parseSpaceUri(space).did,
       resolveKey: deps.resolveKey,
       maxLifetimeSec: 300,
+      ...(nsid === NOTIFY_WRITE && deps.verifiedTokens ? { signatureMemo: deps.verifiedTokens } : {}),
     })
   } catch (err) {
     if (isProtocolError(err)) return reject(fail(401, 'BadJwt', `service auth rejected: ${err.reason}`))

@@ -79,6 +79,18 @@ export interface VerifyServiceAuthOptions {
   /** Reject tokens whose `exp` lies more than this many seconds after `now`. */
   maxLifetimeSec?: number
   seen?: ReplayCheck
+  /**
+   * Tokens whose signature verified before, by their exact text: a hit skips the signature check (and the
+   * key lookup), nothing else. For receivers whose senders reuse a token for many calls and that can
+   * accept a token signed by a key rotated away minutes ago (hints); never for anything destructive.
+   */
+  signatureMemo?: SignatureMemo
+}
+
+export interface SignatureMemo {
+  has(token: string): boolean
+  /** Records a token whose signature just verified; `exp` (unix seconds) bounds how long it is kept. */
+  add(token: string, exp: number): void
 }
 
 export interface VerifiedServiceAuth {
@@ -164,11 +176,14 @@ export async function verifyServiceAuth(
     throw new ProtocolError('malformed_token', `${WHAT} has no "jti", so its reuse cannot be detected`)
   }
 
-  await verifyIssuerSignature(jws, did, serviceAuthKeyId(fragment), opts.resolveKey, {
-    policy: 'lenient',
-    what: WHAT,
-    missingKeyReason: 'bad_token_issuer',
-  })
+  if (!opts.signatureMemo?.has(token)) {
+    await verifyIssuerSignature(jws, did, serviceAuthKeyId(fragment), opts.resolveKey, {
+      policy: 'lenient',
+      what: WHAT,
+      missingKeyReason: 'bad_token_issuer',
+    })
+    opts.signatureMemo?.add(token, claims.exp)
+  }
   if (claims.jti !== undefined) {
     await checkReplay(
       opts.seen,

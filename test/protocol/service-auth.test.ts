@@ -5,7 +5,7 @@ import {
   splitIssuer,
   verifyServiceAuth,
 } from '../../src/protocol/service-auth.js'
-import type { ReplayEntry } from '../../src/protocol/token-claims.js'
+import type { KeyResolver, ReplayEntry } from '../../src/protocol/token-claims.js'
 import {
   AUTHORITY,
   NOW,
@@ -211,6 +211,39 @@ describe('service auth negatives', () => {
     const noJti = await edit({ payload: (p) => delete p['jti'] })
     expect(await outcome(verify(noJti))).toBe('ok')
     expect(await outcome(verify(noJti, { seen }))).toBe('malformed_token')
+  })
+
+  it('a signature memo skips the signature check only: every claim is checked on each use', async () => {
+    let lookups = 0
+    const counting: KeyResolver = (did, keyId, fresh) => {
+      lookups++
+      return resolveKey(did, keyId, fresh)
+    }
+    const remembered = new Set<string>()
+    const signatureMemo = {
+      has: (t: string) => remembered.has(t),
+      add: (t: string) => void remembered.add(t),
+    }
+    const memoized = (token: string, opts: Opts = {}) =>
+      verify(token, { resolveKey: counting, signatureMemo, ...opts })
+    expect(await outcome(memoized(good))).toBe('ok')
+    expect(lookups).toBe(1)
+    expect(await outcome(memoized(good))).toBe('ok')
+    expect(lookups).toBe(1) // a hit: no key lookup, no signature check
+    expect(await outcome(memoized(good, { now: NOW + 61 }))).toBe('token_expired')
+    expect(await outcome(memoized(good, { audience: 'did:web:other.example#atproto_space_syncer' }))).toBe(
+      'bad_token_audience',
+    )
+    expect(await outcome(memoized(good, { lxm: 'com.atproto.space.notifySpaceDeleted' }))).toBe(
+      'bad_token_lxm',
+    )
+    // A token whose signature fails is checked every time and never remembered.
+    const forged = await resign(good, keys.p256.keypair, {})
+    expect(await outcome(memoized(forged))).not.toBe('ok')
+    const afterFirst = lookups
+    expect(await outcome(memoized(forged))).not.toBe('ok')
+    expect(lookups).toBeGreaterThan(afterFirst)
+    expect(remembered.has(forged)).toBe(false)
   })
 
   it('rejects an oversized token', async () => {

@@ -39,6 +39,7 @@ import {
   type HostileHost,
   type Reply,
 } from './hostile-host.js'
+import { VerifiedTokens } from '../../../src/crawler/verified-tokens.js'
 
 const GET_REPO = 'com.atproto.space.getRepo'
 const LIST_REPO_OPS = 'com.atproto.space.listRepoOps'
@@ -612,6 +613,8 @@ export async function runNotifyCases(rig: Rig, space: string, authority: Account
   const deps: NotifyDeps = {
     serviceId,
     resolveKey: identityKeyResolver(rig.ctx.identity),
+    // As in production: notifyWrite signatures that verified once are remembered (verified-tokens.ts).
+    verifiedTokens: new VerifiedTokens(),
     store: rig.store,
     metrics: rig.metrics,
     isSynced: (s) => rig.ctx.sessions.hasSpace(s),
