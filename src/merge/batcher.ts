@@ -77,8 +77,9 @@ export class Batcher<T, R> {
     const slot = this.lastStart + (this.opts.minPeriodMs ?? 0)
     const due = afterFlush ? slot : Math.max(slot, this.pending[0]!.at + this.opts.maxDelayMs)
     const wait = due - performance.now()
-    if (wait <= 0) this.start()
-    else this.timer = setTimeout(() => this.start(), wait)
+    // An idle batcher always yields a turn, so writes issued together (Promise.all) share the batch.
+    if (afterFlush && wait <= 0) this.start()
+    else this.timer = setTimeout(() => this.start(), Math.max(0, wait))
   }
 
   private start(): void {
