@@ -332,7 +332,7 @@ export class MergeStore {
     for (const [space, { info, created }] of upserted) {
       // The row just read or written is the space's current state (the bootstrap's next write, its access
       // snapshot, then needs no read of its own).
-      this.sharedCatalog?.spaceActive(space, info.epoch)
+      this.sharedCatalog?.spaceActive(info, created)
       // A new epoch starts empty: states cached for an earlier one no longer apply.
       if (created) {
         this.sharedExact?.started(space, info.epoch)
@@ -346,9 +346,12 @@ export class MergeStore {
     })
   }
 
-  /** The space's lifecycle row (tombstones included), or null if never seen. */
+  /** The space's lifecycle row (tombstones included), or null if never seen. Exact from the catalog where it is authoritative. */
   getSpace(space: string): Promise<SpaceInfo | null> {
-    return this.timed('getSpace', () => this.spaces.get(space))
+    return this.timed('getSpace', async () => {
+      const info = await this.catalog.spaceInfo(space, () => this.spaces.get(space))
+      return info && { ...info } // a copy: callers cannot change the catalog's
+    })
   }
 
   /** Tombstones the space and purges its data. Call only on a verified deletion. */
@@ -427,13 +430,21 @@ export class MergeStore {
       const cur = newest.get(w.space)
       if (epochs.has(w.space) && (cur === undefined || w.at >= cur.at)) newest.set(w.space, w)
     }
-    await this.access.set([...newest.values()].map((w) => ({ ...w, epoch: epochs.get(w.space)! })))
+    try {
+      await this.access.set([...newest.values()].map((w) => ({ ...w, epoch: epochs.get(w.space)! })))
+    } finally {
+      // Also on an error: the insert may have landed all the same.
+      for (const space of newest.keys()) this.sharedCatalog?.snapshotChanged(space)
+    }
     return writes.map((w) => epochs.has(w.space))
   }
 
   /** The access snapshot of the space's current epoch, or null (none stored, or space not active). */
   getAccessSnapshot(space: string): Promise<AccessSnapshot | null> {
-    return this.timed('getAccessSnapshot', () => this.access.get(space))
+    return this.timed('getAccessSnapshot', async () => {
+      const snap = await this.catalog.accessSnapshot(space, () => this.access.get(space))
+      return snap && { ...snap, members: snap.members && [...snap.members] } // a copy, as getSpace
+    })
   }
 
   /** Membership by the stored member list; null when there is none (unknown, not "no"). */

@@ -272,6 +272,52 @@ describe('catalog: exact across the stores of one embedded database', () => {
       expect(late.outcome).toBe('space_inactive')
     }
   })
+
+  test('space facts the ACL reads come from the catalog without a query; the writes of every store show at once', async () => {
+    const ch = a.clickhouse
+    const query = ch.query.bind(ch)
+    let queries = 0
+    ch.query = ((sql: string, params?: Parameters<typeof query>[1]) => {
+      queries++
+      return query(sql, params)
+    }) as typeof ch.query
+    try {
+      await b.upsertSpace(SPACE_B)
+      expect(await b.setAccessSnapshot(SPACE_B, { policy: { v: 1 }, appAccess: {}, members: [BOB] })).toBe(
+        true,
+      )
+      const first = await a.getSpace(SPACE_B)
+      expect(first).toMatchObject({ status: 'active' })
+      expect(await a.getAccessSnapshot(SPACE_B)).toMatchObject({ policy: { v: 1 }, members: [BOB] })
+      const before = queries
+      for (let i = 0; i < 5; i++) {
+        await a.getSpace(SPACE_B)
+        await a.getAccessSnapshot(SPACE_B)
+      }
+      expect(queries).toBe(before)
+      // A snapshot written by another store (even one reading without caches) is what the next read sees.
+      await uncached.setAccessSnapshot(SPACE_B, { policy: { v: 2 }, appAccess: {}, members: null })
+      expect(await a.getAccessSnapshot(SPACE_B)).toMatchObject({ policy: { v: 2 }, members: null })
+      // Deleted: a tombstone and no snapshot; re-created: a new epoch, still without the old snapshot.
+      await b.deleteSpace(SPACE_B)
+      expect(await a.getSpace(SPACE_B)).toMatchObject({ status: 'deleted', epoch: first!.epoch })
+      expect(await a.getAccessSnapshot(SPACE_B)).toBeNull()
+      await uncached.upsertSpace(SPACE_B)
+      expect(await a.getSpace(SPACE_B)).toMatchObject({ status: 'active', epoch: first!.epoch + 1 })
+      expect(await a.getAccessSnapshot(SPACE_B)).toBeNull()
+      // Handed out as copies: a caller changing one does not change what the next caller gets.
+      const mine = (await a.getSpace(SPACE_B))!
+      mine.status = 'deleted'
+      expect(await a.getSpace(SPACE_B)).toMatchObject({ status: 'active' })
+      await b.setAccessSnapshot(SPACE_B, { policy: { v: 3 }, appAccess: {}, members: [ALICE] })
+      ;(await a.getAccessSnapshot(SPACE_B))!.members!.push(BOB)
+      expect((await a.getAccessSnapshot(SPACE_B))!.members).toEqual([ALICE])
+      // And what the catalog answers is what ClickHouse holds.
+      expect(await a.getSpace(SPACE_B)).toEqual(await uncached.getSpace(SPACE_B))
+    } finally {
+      ch.query = query
+    }
+  })
 })
 
 describe('inlined literals (embedded transport)', () => {
