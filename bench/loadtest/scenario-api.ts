@@ -69,6 +69,11 @@ export async function runApi(env: RunEnv): Promise<ScenarioOutput> {
       opts.timeoutSec * 1000,
       500,
     )
+    // Steady state, as bench:merge reads: the backfill's parts are merged before the window opens.
+    const settled = await handle.child.request<number>('settle', { maxSec: 30 })
+    result.notes.push(
+      `store merges settled ${settled.toFixed(1)} s after the setup backfill, before the API load`,
+    )
     const targets = await apiTargets(net, Math.min(20, net.spaces.length))
     const count = Math.round(opts.apiRate * opts.apiSeconds)
     // Probe: one request per target must be admitted, or the row would measure refusals.

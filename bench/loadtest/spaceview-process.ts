@@ -8,7 +8,7 @@
  * - a plain HTTP endpoint serves `GET /listRecords?space=…&limit=…` straight from the same merge store,
  *   without authentication, ACL or lexicon validation: the API scenario's same-data baseline.
  *
- * Commands (child-ipc.ts): addSpaces, stats, repoStates, countRecords, stop.
+ * Commands (child-ipc.ts): addSpaces, stats, repoStates, countRecords, expect, settle, stop.
  * Invariant: observers never change what is written or read; removing them leaves spaceview as shipped.
  */
 import { createServer } from 'node:http'
@@ -212,6 +212,19 @@ async function main(): Promise<void> {
       expect(args) {
         log.expect((args as { records: number }).records)
         return true
+      },
+      /** Waits (bounded) until the engine runs no background merge; the seconds it took. */
+      async settle(args) {
+        const { maxSec } = args as { maxSec: number }
+        const started = performance.now()
+        while (performance.now() - started < maxSec * 1000) {
+          const [m] = await store.clickhouse.query<{ n: number | string }>(
+            'SELECT count() AS n FROM system.merges',
+          )
+          if (Number(m?.n) === 0) break
+          await new Promise((r) => setTimeout(r, 250))
+        }
+        return (performance.now() - started) / 1000
       },
       async stop() {
         setImmediate(() => {
