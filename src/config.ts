@@ -38,6 +38,8 @@ export interface Config {
   maxCarBytes: number
   jobAttempts: number
   workerConcurrency: number
+  /** Jobs in flight per process on the repo-sync queue (see README: a busy repo's job holds its slot). */
+  syncConcurrency: number
   admissionTtlSec: number
   /** OAuth client_id (URL of client metadata publishing our JWKS), for app-gated (#allowList) spaces. */
   clientId: string
@@ -106,6 +108,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxCarBytes: int(env, 'SPACEVIEW_MAX_CAR_BYTES', 512 * 1024 * 1024, 1024),
     jobAttempts: int(env, 'SPACEVIEW_JOB_ATTEMPTS', 5, 1),
     workerConcurrency: int(env, 'SPACEVIEW_WORKER_CONCURRENCY', 64, 1),
+    syncConcurrency: int(env, 'SPACEVIEW_SYNC_CONCURRENCY', 256, 1),
     admissionTtlSec: int(env, 'SPACEVIEW_ADMISSION_TTL_SEC', 300, 1),
     clientId: env.SPACEVIEW_CLIENT_ID ?? '',
     clientKeyJwk: env.SPACEVIEW_CLIENT_KEY ?? '',

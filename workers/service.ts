@@ -86,6 +86,7 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
   const crawler = new Crawler(ctx, redis, {
     work: opts.queues,
     concurrency: config.workerConcurrency,
+    queueConcurrency: { 'repo-sync': config.syncConcurrency },
     attempts: config.jobAttempts,
     sweepIntervalSec: config.sweepIntervalSec,
     notifyRenewSec: config.notifyRenewSec,

@@ -71,6 +71,7 @@ spaceview settings under test (default: spaceview's own defaults):
   --host-rps <n>          SPACEVIEW_HOST_RPS, per-host request rate cap
   --host-concurrency <n>  SPACEVIEW_HOST_CONCURRENCY, per-host concurrent requests
   --worker-concurrency <n> SPACEVIEW_WORKER_CONCURRENCY, jobs per queue
+  --sync-concurrency <n>  SPACEVIEW_SYNC_CONCURRENCY, jobs on the repo-sync queue
   --batch-ms <n>          MERGE_BATCH_MS, longest a merge write waits for companions
   --batch-period-ms <n>   MERGE_BATCH_PERIOD_MS, least time between two inserts of a busy store
   --spaceview-sweep <s>   SPACEVIEW_SWEEP_INTERVAL_SEC in every scenario (notify-lost takes --sweep-interval):
@@ -140,6 +141,7 @@ const FLAGS = {
   'host-rps': { type: 'string' },
   'host-concurrency': { type: 'string' },
   'worker-concurrency': { type: 'string' },
+  'sync-concurrency': { type: 'string' },
   'batch-ms': { type: 'string' },
   'batch-period-ms': { type: 'string' },
   'spaceview-sweep': { type: 'string' },
@@ -194,6 +196,7 @@ export function parseLoadtestOptions(
   env('host-rps', 'SPACEVIEW_HOST_RPS', 1)
   env('host-concurrency', 'SPACEVIEW_HOST_CONCURRENCY', 1)
   env('worker-concurrency', 'SPACEVIEW_WORKER_CONCURRENCY', 1)
+  env('sync-concurrency', 'SPACEVIEW_SYNC_CONCURRENCY', 1)
   env('batch-ms', 'MERGE_BATCH_MS', 1)
   env('batch-period-ms', 'MERGE_BATCH_PERIOD_MS', 0)
   env('spaceview-sweep', 'SPACEVIEW_SWEEP_INTERVAL_SEC', 1)

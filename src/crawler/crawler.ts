@@ -43,7 +43,13 @@ import { HintBatcher, type Hint } from './hint-batcher.js'
 export interface CrawlerOptions {
   /** Queues this process works on (default: all). Any process may enqueue to any queue. */
   work?: QueueName[]
+  /** Jobs in flight per queue in this process (default 16), unless `queueConcurrency` names the queue. */
   concurrency?: number
+  /**
+   * Per-queue overrides of `concurrency`. repo-sync wants more: a busy repo's job holds its slot for up to
+   * SYNC_ROUNDS pulls, so with fewer slots than busy repos the others wait in the queue for whole jobs.
+   */
+  queueConcurrency?: Partial<Record<QueueName, number>>
   attempts?: number
   sweepIntervalSec: number
   notifyRenewSec: number
@@ -163,7 +169,7 @@ export class Crawler {
       const worker = new Worker(name, (job, token) => this.process(name, job, token), {
         connection,
         prefix,
-        concurrency: this.opts.concurrency ?? 16,
+        concurrency: this.opts.queueConcurrency?.[name] ?? this.opts.concurrency ?? 16,
         lockDuration: this.opts.jobLockMs ?? 15_000,
         stalledInterval: this.opts.stalledCheckMs ?? 5_000,
         // Jobs are idempotent, so a job caught by the stall check twice (a very long event-loop pause, not

@@ -116,7 +116,13 @@ export const DEPLOY_ENV_VARS: readonly EnvVar[] = [
     name: 'SPACEVIEW_WORKER_CONCURRENCY',
     readBy: 'spaceview',
     default: '64',
-    description: 'Jobs one worker process runs at once.',
+    description: 'Jobs one worker process runs at once, per queue.',
+  },
+  {
+    name: 'SPACEVIEW_SYNC_CONCURRENCY',
+    readBy: 'spaceview',
+    default: '256',
+    description: 'Jobs one worker process runs at once on the repo-sync queue (a busy repo keeps its slot).',
   },
   {
     name: 'SPACEVIEW_HOST_CONCURRENCY',
