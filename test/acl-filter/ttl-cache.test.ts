@@ -25,6 +25,16 @@ function loads() {
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms))
 const TTL = 400
 
+/** A cache holding 'v1' for key 'k', just looked up, and the loads behind it. */
+async function cachedV1() {
+  const c = new TtlCache<string>(TTL)
+  const l = loads()
+  const first = c.get('k', l.load)
+  l.resolve('v1')
+  await first
+  return { c, l }
+}
+
 describe('TtlCache', () => {
   test('concurrent callers share one lookup; a young value is reused without one', async () => {
     const c = new TtlCache<string>(TTL)
@@ -37,11 +47,7 @@ describe('TtlCache', () => {
   })
 
   test('past half its life a value is still served, while one refresh replaces it', async () => {
-    const c = new TtlCache<string>(TTL)
-    const l = loads()
-    const first = c.get('k', l.load)
-    l.resolve('v1')
-    await first
+    const { c, l } = await cachedV1()
     await sleep(TTL * 0.6)
     // Served at once from the cache, though a refresh starts; a second reader does not start another.
     expect(await c.get('k', l.load)).toBe('v1')
@@ -54,11 +60,7 @@ describe('TtlCache', () => {
   })
 
   test('a value is never served past its life: an idle key is looked up again, and waited for', async () => {
-    const c = new TtlCache<string>(TTL)
-    const l = loads()
-    const first = c.get('k', l.load)
-    l.resolve('v1')
-    await first
+    const { c, l } = await cachedV1()
     await sleep(TTL + 50)
     let settled = false
     const again = c.get('k', l.load).then((v) => {
@@ -72,11 +74,7 @@ describe('TtlCache', () => {
   })
 
   test('delete discards a refresh in flight, and a failed refresh keeps the current value', async () => {
-    const c = new TtlCache<string>(TTL)
-    const l = loads()
-    const first = c.get('k', l.load)
-    l.resolve('v1')
-    await first
+    const { c, l } = await cachedV1()
     await sleep(TTL * 0.6)
     expect(await c.get('k', l.load)).toBe('v1') // starts a refresh
     c.delete('k') // e.g. a verified space deletion
