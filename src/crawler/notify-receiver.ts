@@ -4,11 +4,11 @@
  * The caller must present service auth signed by the space's authority (iss == DID in body.space), with
  * aud == our registered service id and lxm == the method; anything else is refused with 401/400 and a
  * metric. Authorities reuse a notifyWrite token for many notifications: one whose signature verified
- * before skips that check (verified-tokens.ts), never the claims; notifySpaceDeleted is verified in full. A notifyWrite is a hint only: it never carries data into the store. It is skipped when our
- * verified state, as far as this process knows it without a query, already has that (rev, hash); otherwise
- * it enqueues a deduplicated repo sync. A verified
- * notifySpaceDeleted is one of the two signals (with SpaceDeleted at credential renewal) that delete a
- * space's data. Replies are fast; all work is queued.
+ * before skips that check (verified-tokens.ts), never the claims; notifySpaceDeleted is verified in full.
+ * A notifyWrite is a hint only: it never carries data into the store. It is skipped when our verified
+ * state, as far as this process knows it without a query, already has that (rev, hash); otherwise it
+ * enqueues a deduplicated repo sync. A verified notifySpaceDeleted is one of the two signals (with
+ * SpaceDeleted at credential renewal) that delete a space's data. Replies are fast; all work is queued.
  */
 import { verifyServiceAuth, type SignatureMemo } from '../protocol/service-auth.js'
 import { isProtocolError } from '../protocol/errors.js'

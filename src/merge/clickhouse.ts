@@ -160,6 +160,17 @@ class ServerTransport extends ClientTransport {
   }
 }
 
+/** The JSONEachRow rows of a SELECT run on an embedded connection. */
+async function rowsOf<T>(native: ChdbExtension, query: string): Promise<T[]> {
+  const text = (await native.queryAsync(query, { format: 'JSONEachRow' })).text()
+  return text === ''
+    ? []
+    : text
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as T)
+}
+
 /**
  * Embedded engine: one connection for statements (inserts, DDL, DELETE) and a few for SELECTs.
  *
@@ -181,17 +192,6 @@ class ServerTransport extends ClientTransport {
  *   is squashed into a single block (min rows above the row count, one insert thread, no parallel parsing),
  *   which keeps the one-part guarantee.
  */
-/** The JSONEachRow rows of a SELECT run on an embedded connection. */
-async function rowsOf<T>(native: ChdbExtension, query: string): Promise<T[]> {
-  const text = (await native.queryAsync(query, { format: 'JSONEachRow' })).text()
-  return text === ''
-    ? []
-    : text
-        .trimEnd()
-        .split('\n')
-        .map((line) => JSON.parse(line) as T)
-}
-
 /** An embedded connection: the client over it, and chdb's own surface of it (queries, raw inserts). */
 interface Connected {
   client: ClickHouseClient

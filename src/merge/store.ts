@@ -346,7 +346,10 @@ export class MergeStore {
     })
   }
 
-  /** The space's lifecycle row (tombstones included), or null if never seen. Exact from the catalog where it is authoritative. */
+  /**
+   * The space's lifecycle row (tombstones included), or null if never seen; from the catalog where it is
+   * authoritative (catalog.ts).
+   */
   getSpace(space: string): Promise<SpaceInfo | null> {
     return this.timed('getSpace', async () => {
       const info = await this.catalog.spaceInfo(space, () => this.spaces.get(space))

@@ -82,17 +82,23 @@ describe('Batcher', () => {
     }
   }
 
-  test('under load a flush starts no sooner than minPeriodMs after the previous one', async () => {
+  /** A batcher of unit-sized items with a period, whose first batch ([1]) has been flushed. */
+  async function afterFirstFlush(maxRows: number, minPeriodMs: number) {
     const f = controlledFlush()
     const b = new Batcher<number, number>({
-      maxRows: 100,
+      maxRows,
       maxDelayMs: 1,
-      minPeriodMs: 400,
+      minPeriodMs,
       size: () => 1,
       flush: f.flush,
     })
     const first = b.add(1)
     await until(() => f.calls.length === 1)
+    return { f, b, first }
+  }
+
+  test('under load a flush starts no sooner than minPeriodMs after the previous one', async () => {
+    const { f, b, first } = await afterFirstFlush(100, 400)
     const started = performance.now()
     const later = [b.add(2), b.add(3)]
     f.finish() // the first insert ends at once: its companions still wait for the period
@@ -107,16 +113,7 @@ describe('Batcher', () => {
   })
 
   test('a full batch does not wait for the period, and an idle write waits for what is left of it', async () => {
-    const f = controlledFlush()
-    const b = new Batcher<number, number>({
-      maxRows: 2,
-      maxDelayMs: 1,
-      minPeriodMs: 60_000,
-      size: () => 1,
-      flush: f.flush,
-    })
-    const first = b.add(1)
-    await until(() => f.calls.length === 1)
+    const { f, b, first } = await afterFirstFlush(2, 60_000)
     f.finish()
     expect(await first).toBe(10)
     const lone = b.add(2)
