@@ -6,6 +6,8 @@
  *   A job the gate turns away (too many waiting, waited too long) is deferred like a limiter refusal.
  * - A rate refusal of at most MAX_RATE_WAIT_MS is waited out in place (up to a second in all): under a steady
  *   load the rate cap refuses for milliseconds at a time, and deferring would add a quarter second or more.
+ *   The slot holders of one host take turns to ask (the gate's `turn`), so they do not all wake at the
+ *   same instant to be refused again.
  * - No lease (host at its concurrency or rate cap, circuit open, Retry-After pending): throws
  *   HostBusyError with how long to wait, and the job moves itself to the delayed set for that long plus a
  *   random share of it (`deferralDelayMs`), so jobs refused together do not all come back in the same
@@ -24,6 +26,7 @@ import type { HeldCredential } from './credential-manager.js'
 import { isSpaceCallError } from './space-errors.js'
 import { isHostError, type HostError } from './host-errors.js'
 import type { Acquired, HostLimiter } from './host-limiter.js'
+import type { GateRelease, HostGate } from './host-gate.js'
 
 export class HostBusyError extends Error {
   override readonly name = 'HostBusyError'
@@ -76,6 +79,36 @@ export async function acquireWaitingOutRate(limiter: HostLimiter, host: string):
   }
 }
 
+/** A granted lease and the local gate slot held with it; the holder gives both back. */
+export interface HostLease {
+  lease: { ok: true; leaseId: string }
+  local: GateRelease
+}
+
+/**
+ * A slot of this process's gate for `host`, then, in the host's turn, a lease from the shared limiter
+ * (short rate refusals waited out in place). Throws HostBusyError, holding nothing, when either refuses.
+ */
+export async function takeHostLease(gate: HostGate, limiter: HostLimiter, host: string): Promise<HostLease> {
+  const local = await gate.enter(host)
+  if (!local) throw new HostBusyError(host, LOCAL_RETRY_MS, 'concurrency')
+  let lease: Acquired
+  const turn = await gate.turn(host)
+  try {
+    lease = await acquireWaitingOutRate(limiter, host)
+  } catch (err) {
+    local()
+    throw err
+  } finally {
+    turn()
+  }
+  if (!lease.ok) {
+    local()
+    throw new HostBusyError(host, lease.retryInMs, lease.reason)
+  }
+  return { lease, local }
+}
+
 export function hostKey(url: string): string {
   return new URL(url).host
 }
@@ -88,24 +121,15 @@ export async function withHost<T>(
 ): Promise<T> {
   const host = hostKey(url)
   const waited = ctx.metrics.hostSlotWait.startTimer()
-  const local = await ctx.gate.enter(host)
-  if (!local) {
-    waited({ outcome: 'deferred' })
-    throw new HostBusyError(host, LOCAL_RETRY_MS, 'concurrency')
-  }
-  let lease: Acquired
+  let held: HostLease
   try {
-    lease = await acquireWaitingOutRate(ctx.limiter, host)
+    held = await takeHostLease(ctx.gate, ctx.limiter, host)
   } catch (err) {
-    local()
+    if (err instanceof HostBusyError) waited({ outcome: 'deferred' })
     throw err
   }
-  if (!lease.ok) {
-    local()
-    waited({ outcome: 'deferred' })
-    throw new HostBusyError(host, lease.retryInMs, lease.reason)
-  }
   waited({ outcome: 'leased' })
+  const { lease, local } = held
   // Keep the (short) lease alive while the work runs; if this process dies, the slot frees itself soon.
   const keepAlive = setInterval(
     () => void ctx.limiter.renew(host, lease.leaseId).catch(() => undefined),

@@ -43,4 +43,23 @@ describe('HostGate (per-process host slots)', () => {
     held()
     expect(gate.usage('h')).toEqual({ held: 0, waiting: 0 })
   })
+
+  it('gives the turn to ask the limiter to one holder per host at a time, in arrival order', async () => {
+    const gate = new HostGate({ cap: 4, maxWaitMs: 60_000 })
+    const order: string[] = []
+    const first = await gate.turn('h')
+    const second = gate.turn('h').then((r) => (order.push('second'), r))
+    const third = gate.turn('h').then((r) => (order.push('third'), r))
+    const other = await gate.turn('other.example') // another host has its own turn
+    expect(gate.turnUsage('h')).toEqual({ held: 1, waiting: 2 })
+    await new Promise((r) => setTimeout(r, 10))
+    expect(order).toEqual([]) // nobody asks while the turn is held
+    first()
+    first() // giving it back twice passes it on once
+    ;(await second)()
+    ;(await third)()
+    other()
+    expect(order).toEqual(['second', 'third'])
+    expect(gate.turnUsage('h')).toEqual({ held: 0, waiting: 0 })
+  })
 })

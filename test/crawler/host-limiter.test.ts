@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import { HostLimiter } from '../../src/crawler/host-limiter.js'
-import { acquireWaitingOutRate, deferralDelayMs } from '../../src/crawler/host-call.js'
+import { acquireWaitingOutRate, deferralDelayMs, takeHostLease } from '../../src/crawler/host-call.js'
+import { HostGate } from '../../src/crawler/host-gate.js'
 
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
 const prefix = `sv:test:${process.pid}:${Date.now()}`
@@ -126,6 +127,39 @@ describe('a job refused by the rate cap', () => {
     const t1 = performance.now()
     expect(await acquireWaitingOutRate(slow, 'nowait.example')).toMatchObject({ ok: false, reason: 'rate' })
     expect(performance.now() - t1).toBeLessThan(250)
+  })
+})
+
+/** The real limiter, counting the acquire scripts it sends. */
+class CountingLimiter extends HostLimiter {
+  acquires = 0
+  override acquire(host: string, now?: number) {
+    this.acquires++
+    return super.acquire(host, now)
+  }
+}
+
+describe('slot holders of a rate-bound host', () => {
+  it('take turns to ask the limiter, in order: about one script per lease, not one per holder per refusal', async () => {
+    // 20/s with its burst spent: every lease below waits ~50 ms for the rate cap, four holders at a time.
+    const limiter = new CountingLimiter(redis, { concurrency: 100, requestsPerSec: 20, prefix })
+    for (let i = 0; i < 20; i++) expect((await limiter.acquire('turns.example')).ok).toBe(true)
+    limiter.acquires = 0
+    const gate = new HostGate({ cap: 4, maxWaitMs: 60_000, maxWaiters: 100 })
+    const granted: number[] = []
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const { lease, local } = await takeHostLease(gate, limiter, 'turns.example')
+        granted.push(i)
+        await limiter.release('turns.example', lease.leaseId, true)
+        local()
+      }),
+    )
+    expect(granted).toEqual([...Array(12).keys()]) // first come, first leased
+    // One acquire per lease, plus the refusals of the holder whose turn it is (about one per lease: the
+    // refusal says when the next request fits). Four holders asking at once sent ~4 per lease.
+    expect(limiter.acquires).toBeLessThanOrEqual(12 * 2 + 2)
+    expect(gate.turnUsage('turns.example')).toEqual({ held: 0, waiting: 0 })
   })
 })
 
