@@ -1,8 +1,9 @@
 /**
  * The write scenarios (incremental, notify-lost, mixed): after a setup backfill that is not measured, the
- * seeded write driver writes at --rate for --duration through devnet's real write path; each system's
- * window records write → visible latency for every driver record, then waits until the system holds every
- * repo at devnet's head. notify-lost drops every notification (devnet fault) and shortens spaceview's sweep
+ * seeded write driver writes at --rate through devnet's real write path, first for --warmup seconds that
+ * are not measured (JIT, caches and the pipeline reach their steady state), then for --duration; each
+ * system's window records write → visible latency for every driver record, then waits until the system
+ * holds every repo at devnet's head. notify-lost drops every notification (devnet fault) and shortens spaceview's sweep
  * interval; mixed adds API reads in the middle of the write window. spaceview and the baseline each run on
  * a fresh network from the same seed, with the same seeded driver.
  */
@@ -113,15 +114,22 @@ async function writeWindow<S extends SpaceviewStats | BaselineStats>(
   const p99PerSecond: Array<{ t: number; v: number }> = []
   const writesPerSecond: Array<{ t: number; v: number }> = []
   if (mode.dropNotifications) net.devnet.faults.add({ kind: 'dropNotifications' })
+  // One driver runs through the warm-up into the window, so the window opens on the steady state; the
+  // recorder's first snapshot drains the warm-up's latencies, and the driver's counts are taken from there.
+  const driver = net.devnet.startWriteDriver({
+    ratePerSec: opts.rate,
+    durationMs: (opts.warmupSec + opts.durationSec) * 1000,
+    seed: opts.seed,
+  })
+  if (opts.warmupSec > 0) {
+    env.log(`[${mode.label}] warm-up: ${opts.rate} writes/s for ${opts.warmupSec} s (not measured)`)
+    await Promise.race([driver.done, new Promise((r) => setTimeout(r, opts.warmupSec * 1000))])
+  }
+  const base = { ...driver.stats }
   const before = { ...net.devnet.notifications }
   await rec.start()
   const started = Date.now()
-  const driver = net.devnet.startWriteDriver({
-    ratePerSec: opts.rate,
-    durationMs: opts.durationSec * 1000,
-    seed: opts.seed,
-  })
-  let lastAttempted = 0
+  let lastAttempted = base.succeeded
   const ticker = setInterval(() => {
     if (interruption.interrupted) void driver.stop()
     const t = Date.now() - started
@@ -150,7 +158,8 @@ async function writeWindow<S extends SpaceviewStats | BaselineStats>(
   const writesEnded = Date.now()
   await net.devnet.settle()
   env.log(
-    `[${mode.label}] writes done: ${driver.stats.succeeded} ok, ${driver.stats.failed} failed in ${writesSec.toFixed(1)} s; waiting for convergence`,
+    `[${mode.label}] writes done: ${driver.stats.succeeded - base.succeeded} ok, ${driver.stats.failed - base.failed} ` +
+      `failed in ${writesSec.toFixed(1)} s; waiting for convergence`,
   )
   let lastLog = 0
   const conv = await converge(net, revs, opts.timeoutSec * 1000, (behind) => {
@@ -165,9 +174,9 @@ async function writeWindow<S extends SpaceviewStats | BaselineStats>(
   return {
     phase,
     writes: {
-      attempted: driver.stats.attempted,
-      succeeded: driver.stats.succeeded,
-      failed: driver.stats.failed,
+      attempted: driver.stats.attempted - base.attempted,
+      succeeded: driver.stats.succeeded - base.succeeded,
+      failed: driver.stats.failed - base.failed,
       seconds: writesSec,
     },
     convergedAfterSec: conv.at === null ? null : (conv.at - writesEnded) / 1000,
@@ -322,6 +331,7 @@ export async function runWrites(env: RunEnv, mode: WriteMode): Promise<ScenarioO
   result.params = {
     targetRate: opts.rate,
     durationSec: opts.durationSec,
+    warmupSec: opts.warmupSec,
     hosts: shape.hosts,
     ...(mode.dropNotifications ? { sweepIntervalSec: opts.sweepIntervalSec } : {}),
     ...(mode.api ? { apiRate: opts.apiRate, apiSeconds: Math.min(opts.apiSeconds, opts.durationSec) } : {}),

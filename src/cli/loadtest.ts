@@ -44,6 +44,8 @@ Load:
   --rate <n>              target writes/s for the write scenarios (default 50; devnet costs ~0.9 ms CPU
                           per write and shares the cores with spaceview: the achieved rate is reported)
   --duration <s>          write window of incremental / notify-lost / mixed (default 30)
+  --warmup <s>            writes at --rate before that window, not measured (default 10; 0: none): the
+                          processes' JIT and caches warm up, and the window sees the steady state
   --api-rate <n>          offered listRecords requests/s (default 2000)
   --api-seconds <s>       API load window, at most 50 (DPoP proofs are signed ahead, max age 60 s; default 20)
   --api-limit <n>         records per listRecords page (default 20)
@@ -95,6 +97,8 @@ export interface LoadtestOptions {
   seed: string
   rate: number
   durationSec: number
+  /** Writes at the target rate before the measured write window. */
+  warmupSec: number
   apiRate: number
   apiSeconds: number
   apiLimit: number
@@ -123,6 +127,7 @@ const FLAGS = {
   seed: { type: 'string' },
   rate: { type: 'string' },
   duration: { type: 'string' },
+  warmup: { type: 'string' },
   'api-rate': { type: 'string' },
   'api-seconds': { type: 'string' },
   'api-limit': { type: 'string' },
@@ -217,6 +222,7 @@ export function parseLoadtestOptions(
       seed: values.seed ?? 'loadtest',
       rate: num('rate', values.rate, 50, { min: 0.1, integer: false }),
       durationSec: num('duration', values.duration, 30, { min: 1, max: 3600 }),
+      warmupSec: num('warmup', values.warmup, 10, { min: 0, max: 600 }),
       apiRate: num('api-rate', values['api-rate'], 2000, { min: 1, max: 50_000 }),
       apiSeconds: num('api-seconds', values['api-seconds'], 20, { min: 1, max: 50 }),
       apiLimit: num('api-limit', values['api-limit'], 20, { min: 1, max: 100 }),

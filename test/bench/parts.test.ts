@@ -27,6 +27,7 @@ describe('loadtest flags', () => {
     expect(o).toMatchObject({
       rate: 50,
       durationSec: 30,
+      warmupSec: 10,
       apiRate: 2000,
       apiSeconds: 20,
       hosts: 8,
