@@ -96,6 +96,8 @@ function firstTrue(n: number, pred: (i: number) => boolean): number {
 export class PermissionedRepo {
   private readonly overlay = new Map<string, OverlayEntry | null>()
   private readonly deltas: RepoOp[] = []
+  /** Current paths, indexable, for `pickPath` (built on its first call, then maintained by writes). */
+  private live?: { refs: RecordRef[]; at: Map<string, number> }
   private lt: LtHash | undefined
   private digestCache: Uint8Array | undefined
   private generatedDigestCache: Uint8Array | undefined
@@ -175,6 +177,39 @@ export class PermissionedRepo {
     }
     for (const [path, o] of this.overlay) if (o) out.push({ collection: o.collection, rkey: o.rkey, path })
     return out
+  }
+
+  /**
+   * A current path, `index(n)` choosing which of the n (an integer in [0, n)); undefined for an empty repo.
+   * O(1) after the first call: the write driver picks a victim per write, and listing every path each time
+   * made a write cost O(repo size), so devnet slowed down as its repos grew.
+   */
+  pickPath(index: (n: number) => number): RecordRef | undefined {
+    if (!this.live) {
+      const refs = this.paths()
+      this.live = { refs, at: new Map(refs.map((r, i) => [r.path, i])) }
+    }
+    const { refs } = this.live
+    return refs.length === 0 ? undefined : refs[index(refs.length)]
+  }
+
+  /** Keeps the pick index (if built) in step with a write that took `path` from `prev` to `cid`. */
+  private track(collection: string, rkey: string, path: string, prev: string | null, cid: string | null) {
+    const live = this.live
+    if (!live || (prev === null) === (cid === null)) return
+    if (cid !== null) {
+      live.at.set(path, live.refs.length)
+      live.refs.push({ collection, rkey, path })
+      return
+    }
+    // Deleted: the last ref takes its place.
+    const i = live.at.get(path) as number
+    const last = live.refs.pop() as RecordRef
+    live.at.delete(path)
+    if (last.path !== path) {
+      live.refs[i] = last
+      live.at.set(last.path, i)
+    }
   }
 
   /** Every current record with its bytes (generated records first, overlay records last). */
@@ -277,6 +312,7 @@ export class PermissionedRepo {
     writes.forEach((w, idx) => {
       const op = ops[idx] as RepoOp
       const path = `${w.collection}/${w.rkey}`
+      this.track(w.collection, w.rkey, path, op.prev, op.cid)
       this.overlay.set(
         path,
         w.action === 'delete'

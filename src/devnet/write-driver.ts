@@ -11,6 +11,7 @@
  */
 import type { Devnet } from './devnet.js'
 import { httpCall } from './http-call.js'
+import type { RecordRef } from './permissioned-repo.js'
 import { GENERATED_COLLECTIONS } from './record-generator.js'
 import { SeededRandom } from './seeded.js'
 
@@ -150,12 +151,14 @@ export class WriteDriver {
   private async write(space: string, did: string): Promise<boolean> {
     const account = this.devnet.accounts.require(did)
     const host = this.devnet.hostOf(did).origin
-    const existing = this.devnet.repo(space, did)?.paths() ?? []
+    const repo = this.devnet.repo(space, did)
+    const victimOf = () => repo?.pickPath((n) => this.rng.int(n))
     const roll = this.rng.next()
     const updateAt = this.opts.updateFraction ?? 0.3
     const deleteAt = updateAt + (this.opts.deleteFraction ?? 0.2)
     let nsid: string
     let body: Record<string, unknown>
+    let victim: RecordRef | undefined
     if (this.rng.next() < (this.opts.batchFraction ?? 0.1)) {
       const writes: unknown[] = []
       const n = 2 + this.rng.int(4)
@@ -163,7 +166,7 @@ export class WriteDriver {
         const { collection, record } = this.newRecord()
         writes.push({ $type: 'com.atproto.space.applyWrites#create', collection, value: record })
       }
-      const victim = existing.length > 0 ? this.rng.pick(existing) : undefined
+      victim = victimOf()
       if (victim)
         writes.push({
           $type: 'com.atproto.space.applyWrites#delete',
@@ -173,23 +176,23 @@ export class WriteDriver {
       nsid = 'applyWrites'
       body = { space, repo: did, writes }
       this.stats.batches++
-    } else if (roll < updateAt && existing.length > 0) {
-      const victim = this.rng.pick(existing)
-      const { record } = this.newRecord()
-      nsid = 'putRecord'
-      body = {
-        space,
-        repo: did,
-        collection: victim.collection,
-        rkey: victim.rkey,
-        record: { ...record, $type: victim.collection },
+    } else if (roll < deleteAt && (victim = victimOf()) !== undefined) {
+      if (roll < updateAt) {
+        const { record } = this.newRecord()
+        nsid = 'putRecord'
+        body = {
+          space,
+          repo: did,
+          collection: victim.collection,
+          rkey: victim.rkey,
+          record: { ...record, $type: victim.collection },
+        }
+        this.stats.updates++
+      } else {
+        nsid = 'deleteRecord'
+        body = { space, repo: did, collection: victim.collection, rkey: victim.rkey }
+        this.stats.deletes++
       }
-      this.stats.updates++
-    } else if (roll < deleteAt && existing.length > 0) {
-      const victim = this.rng.pick(existing)
-      nsid = 'deleteRecord'
-      body = { space, repo: did, collection: victim.collection, rkey: victim.rkey }
-      this.stats.deletes++
     } else {
       nsid = 'createRecord'
       body = { space, repo: did, ...this.newRecord() }
