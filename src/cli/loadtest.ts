@@ -41,7 +41,7 @@ Network (per-scenario defaults when not given: backfill 200x5x100, api 20x5x200,
   --seed <s>              devnet seed (default loadtest)
 
 Load:
-  --rate <n>              target writes/s for the write scenarios (default 50; devnet costs ~0.9 ms CPU
+  --rate <n>              target writes/s for the write scenarios (default 50; devnet costs ~0.8 ms CPU
                           per write and shares the cores with spaceview: the achieved rate is reported)
   --duration <s>          write window of incremental / notify-lost / mixed (default 30)
   --warmup <s>            writes at --rate before that window, not measured (default 10; 0: none): the
