@@ -10,7 +10,7 @@ const history = new GeneratedHistory('pick', 0, 1, { ...DEFAULT_SHAPE, records: 
 describe('PermissionedRepo.pickPath', () => {
   it('picks only current paths, every one of them, through creates, updates and deletes', () => {
     const repo = new PermissionedRepo('at://did:plc:x/space/com.example.s/k', 'did:plc:author', history)
-    const rng = new SeededRandom('pick-path')
+    const rng = SeededRandom.from('pick-path')
     const seen = new Set<string>()
     // Built from the generated history on first use.
     expect(repo.pickPath(() => 0)).toEqual(repo.paths()[0])
