@@ -314,6 +314,15 @@ async function baselineWrites(env: RunEnv, mode: WriteMode, shape: Shape): Promi
   }
 }
 
+/** The API load's failed requests by kind (HTTP status, timeout, transport) and those never sent. */
+function apiErrors(a: ApiRowResult | undefined): Record<string, number> {
+  if (!a) return {}
+  const out: Record<string, number> = {}
+  for (const [kind, n] of Object.entries(a.errorsByStatus)) out[`listRecords ${kind}`] = n
+  if (a.dropped) out['listRecords not sent (too many in flight)'] = a.dropped
+  return out
+}
+
 export async function runWrites(env: RunEnv, mode: WriteMode): Promise<ScenarioOutput> {
   const startedAt = Date.now()
   const shape = shapeFor(mode.label, env.opts)
@@ -559,6 +568,7 @@ export async function runWrites(env: RunEnv, mode: WriteMode): Promise<ScenarioO
   }
   result.errors['spaceview'] = {
     ...spaceviewErrors(sv.phase),
+    ...apiErrors(sv.api),
     ...(sv.writes.failed ? { 'devnet writes failed': sv.writes.failed } : {}),
     ...(sv.notifications.failed ? { 'notifications failed to deliver': sv.notifications.failed } : {}),
     ...(sv.convergedAfterSec === null ? { 'repos behind at timeout': sv.behind } : {}),
@@ -566,6 +576,7 @@ export async function runWrites(env: RunEnv, mode: WriteMode): Promise<ScenarioO
   if (bl)
     result.errors['baseline'] = {
       ...baselineErrors(bl.phase),
+      ...apiErrors(bl.api),
       ...(bl.writes.failed ? { 'devnet writes failed': bl.writes.failed } : {}),
       ...(bl.convergedAfterSec === null ? { 'repos behind at timeout': bl.behind } : {}),
     }

@@ -49,6 +49,40 @@ describe('ViewCache', () => {
     })
   })
 
+  test('concurrent misses of a key share one load; a read after a write does not join an older one', async () => {
+    const cache = new ViewCache(1 << 20)
+    let loads = 0
+    const releases: Array<(v: string) => void> = []
+    const load = () => (loads++, new Promise<string>((r) => releases.push(r)))
+    const first = cache.read('s', 'k', load)
+    const joined = [cache.read('s', 'k', load), cache.read('s', 'k', load)]
+    expect(loads).toBe(1)
+    cache.spaceChanged('s') // a write became visible: later reads must not take the answer begun before it
+    const after = cache.read('s', 'k', load)
+    expect(loads).toBe(2)
+    releases[0]!('v1')
+    releases[1]!('v2')
+    expect(await first).toEqual({ value: 'v1', hit: false })
+    for (const r of joined) expect(await r).toEqual({ value: 'v1', hit: true })
+    expect(await after).toEqual({ value: 'v2', hit: false })
+    expect(await cache.read('s', 'k', load)).toEqual({ value: 'v2', hit: true })
+    expect(loads).toBe(2)
+  })
+
+  test('a failed load fails the reads that joined it and leaves nothing behind', async () => {
+    const cache = new ViewCache(1 << 20)
+    let fail!: (e: Error) => void
+    const first = cache.read('s', 'k', () => new Promise<string>((_, reject) => (fail = reject)))
+    const joined = cache.read('s', 'k', async () => 'never run')
+    fail(new Error('engine down'))
+    await expect(first).rejects.toThrow('engine down')
+    await expect(joined).rejects.toThrow('engine down')
+    expect(await cache.read('s', 'k', async () => 'loaded again')).toEqual({
+      value: 'loaded again',
+      hit: false,
+    })
+  })
+
   test('bounded by size, least recently used first; 0 caches nothing', async () => {
     const cache = new ViewCache(8 * 1024)
     const big = 'x'.repeat(400) // ~800 bytes estimated per entry
