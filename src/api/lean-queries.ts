@@ -16,13 +16,14 @@
  *   InvalidRequest carrying the library's message. A `__proto__` key is refused as the library refuses it.
  * - Order as in the library: params → auth (an ErrorResult is thrown) → handler → output validation (when
  *   enabled) → 200. Handlers answer JSON (`encoding: application/json`); anything else is a 500.
- * - Answers are `lexToJson` + JSON.stringify with `content-type: application/json; charset=utf-8` and a
- *   content-length, as express's `res.json` sends them. Errors go through the server's `errorParser` and
- *   are answered as its payload `{error, message}` with its status. After the client disconnected nothing
- *   is answered, and handlers see the abort on `signal`, as in the library.
+ * - Answers are `lexToJson` + JSON.stringify (json-body.ts renders shared parts once) with `content-type:
+ *   application/json; charset=utf-8` and a content-length, as express's `res.json` sends them. Errors go
+ *   through the server's `errorParser` and are answered as its payload `{error, message}` with its status.
+ *   After the client disconnected nothing is answered, and handlers see the abort on `signal`, as in the
+ *   library.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { lexToJson, type LexValue, type Lexicons, type LexXrpcQuery } from '@atproto/lexicon'
+import type { Lexicons, LexXrpcQuery } from '@atproto/lexicon'
 import {
   excludeErrorResult,
   InternalServerError,
@@ -36,6 +37,7 @@ import {
   type MethodConfigOrHandler,
   type XRPCError,
 } from '@atproto/xrpc-server'
+import { jsonBody } from './json-body.js'
 
 interface Route {
   nsid: string
@@ -78,7 +80,10 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
+  sendText(res, status, JSON.stringify(body))
+}
+
+function sendText(res: ServerResponse, status: number, text: string): void {
   res.statusCode = status
   res.setHeader('content-type', 'application/json; charset=utf-8')
   res.setHeader('content-length', Buffer.byteLength(text))
@@ -163,7 +168,7 @@ export class LeanQueries {
       for (const [name, value] of Object.entries(output.headers ?? {})) {
         if (value != null) res.setHeader(name, value)
       }
-      sendJson(res, 200, lexToJson(output.body as LexValue))
+      sendText(res, 200, jsonBody(output.body))
     } catch (err) {
       if (controller.signal.aborted) return
       const xrpcError = this.opts.errorParser(err ?? new InternalServerError())

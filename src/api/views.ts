@@ -8,6 +8,7 @@ import { readAppAccess, readPolicy } from '../acl-filter/space-policy.js'
 import type { Decision } from '../acl-filter/decision.js'
 import type { AccessSnapshot, RepoState, StoredRecord } from '../merge/index.js'
 import type { SpaceRef } from '../protocol/space-uri.js'
+import { once } from './json-body.js'
 import type {
   AccessView,
   PolicyView,
@@ -30,6 +31,21 @@ export function recordView(r: StoredRecord): RecordView {
     indexedAt: r.indexedAt,
   }
 }
+
+/**
+ * The views of a page's records. A page from the store's view cache is the same array for every request
+ * that hits its entry, so its views are built once and their JSON text is rendered once (json-body.ts).
+ */
+export function recordViews(records: readonly StoredRecord[]): RecordView[] {
+  let views = pageViews.get(records)
+  if (views === undefined) {
+    views = once(records.map(recordView))
+    pageViews.set(records, views)
+  }
+  return views
+}
+
+const pageViews = new WeakMap<readonly StoredRecord[], RecordView[]>()
 
 export function policyView(access: AccessSnapshot | null, managedHere: boolean): PolicyView {
   const policy = readPolicy(access?.policy)

@@ -14,7 +14,7 @@ import { openCursor } from '../cursor-param.js'
 import { NSID } from '../lexicons.js'
 import { admitToSpace, spaceParam } from '../space-access.js'
 import type { ListRecordsOutput, ListRecordsParams } from '../types.js'
-import { recordView } from '../views.js'
+import { recordViews } from '../views.js'
 
 export const DEFAULT_LIST_RECORDS_LIMIT = 50
 
@@ -36,7 +36,7 @@ export function listRecordsMethod(ctx: ApiContext): MethodConfig<CallerCredentia
         ...(p.author === undefined ? {} : { author: p.author }),
         ...(cursor === undefined ? {} : { cursor }),
       })
-      const body: ListRecordsOutput = { records: page.records.map(recordView) }
+      const body: ListRecordsOutput = { records: recordViews(page.records) }
       if (page.cursor !== undefined) body.cursor = ctx.cursors.seal(scope, page.cursor)
       return { encoding: 'application/json', body }
     },
