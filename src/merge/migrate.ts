@@ -1,8 +1,8 @@
 /**
  * Versioned schema migrations, applied at start-up.
  *
- * A migration is a file in ./migrations exporting table specs; schema.ts renders them for one node or a
- * cluster. Applied versions are recorded in `schema_migrations`. Every statement is idempotent (IF NOT
+ * A migration is a file in ./migrations exporting table specs to create and settings to change on existing
+ * tables; schema.ts renders them for one node or a cluster. Applied versions are recorded in `schema_migrations`. Every statement is idempotent (IF NOT
  * EXISTS) and the version is recorded only after all its statements ran, so a start-up that dies halfway
  * simply re-runs the unfinished migration next time. Several processes may migrate at once for the same
  * reason.
@@ -14,8 +14,10 @@ import { MIGRATIONS } from './migrations/index.js'
 import {
   renderCreateDatabase,
   renderCreateTable,
+  renderModifySettings,
   tableRef,
   type SchemaTarget,
+  type TableSettingsChange,
   type TableSpec,
 } from './schema.js'
 import { SCHEMA_MIGRATIONS } from './tables.js'
@@ -25,6 +27,16 @@ export interface Migration {
   version: number
   name: string
   tables: readonly TableSpec[]
+  /** Settings of tables created by earlier migrations, changed after this one's tables are created. */
+  settings?: readonly TableSettingsChange[]
+}
+
+/** The DDL of one migration on `target`, in execution order. */
+function migrationStatements(m: Migration, target: SchemaTarget): string[] {
+  return [
+    ...m.tables.flatMap((t) => renderCreateTable(t, target)),
+    ...(m.settings ?? []).map((c) => renderModifySettings(c, target)),
+  ]
 }
 
 const MIGRATIONS_TABLE: TableSpec = {
@@ -39,7 +51,7 @@ export function renderSchema(target: SchemaTarget, migrations: readonly Migratio
   return [
     renderCreateDatabase(target),
     ...renderCreateTable(MIGRATIONS_TABLE, target),
-    ...migrations.flatMap((m) => m.tables.flatMap((t) => renderCreateTable(t, target))),
+    ...migrations.flatMap((m) => migrationStatements(m, target)),
   ]
 }
 
@@ -76,7 +88,7 @@ export async function migrate(
   for (const m of migrations) {
     if (applied.has(m.version)) continue
     logger.info({ database: target.database, version: m.version, name: m.name }, 'applying migration')
-    for (const t of m.tables) for (const stmt of renderCreateTable(t, target)) await ch.command(stmt)
+    for (const stmt of migrationStatements(m, target)) await ch.command(stmt)
     await ch.command(
       `INSERT INTO ${table} (version, name, applied_at) SELECT {v:UInt32}, {n:String}, now64(3)`,
       {

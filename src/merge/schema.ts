@@ -29,6 +29,12 @@ export interface TableSpec extends TableRef {
   settings?: Readonly<Record<string, number>>
 }
 
+/** New values for settings of an existing table (a later migration's change of a TableSpec's settings). */
+export interface TableSettingsChange {
+  table: TableRef
+  settings: Readonly<Record<string, number>>
+}
+
 /** Expression that places a space's rows on one shard. */
 export const SHARD_KEY = 'sipHash64(space)'
 
@@ -89,4 +95,18 @@ export function renderCreateTable(spec: TableSpec, target: SchemaTarget): string
     `CREATE TABLE IF NOT EXISTS ${name}${onCluster(target)} AS ${local}\n` +
       `ENGINE = Distributed(${target.cluster}, ${target.database}, ${spec.name}_local, ${SHARD_KEY})`,
   ]
+}
+
+/**
+ * DDL changing the settings of an existing table on `target` (idempotent: MODIFY SETTING). On a cluster a
+ * sharded table's settings belong to its local tables on every shard (the Distributed table has none).
+ */
+export function renderModifySettings(change: TableSettingsChange, target: SchemaTarget): string {
+  const { table, settings } = change
+  const name =
+    target.cluster !== null && table.placement === 'sharded'
+      ? tableRef(target, `${table.name}_local`)
+      : tableRef(target, table.name)
+  const list = Object.entries(settings).map(([k, v]) => `${k} = ${v}`)
+  return `ALTER TABLE ${name}${onCluster(target)} MODIFY SETTING ${list.join(', ')}`
 }

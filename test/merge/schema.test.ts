@@ -54,6 +54,17 @@ describe('cluster schema', () => {
     }
   })
 
+  test('setting changes of later migrations run after the creates, on the local tables of sharded data', () => {
+    const alter = find(ddl, 'ALTER TABLE spaceview.records_local ON CLUSTER main MODIFY SETTING ')
+    expect(alter).toContain('min_bytes_for_wide_part = 1099511627776')
+    expect(ddl.indexOf(alter)).toBeGreaterThan(
+      ddl.indexOf(find(ddl, 'CREATE TABLE IF NOT EXISTS spaceview.records_local ON CLUSTER main\n')),
+    )
+    expect(find(renderSchema(SINGLE), 'ALTER TABLE spaceview.records MODIFY SETTING ')).toBe(
+      'ALTER TABLE spaceview.records MODIFY SETTING min_bytes_for_wide_part = 1099511627776',
+    )
+  })
+
   test('deletes address the local tables of sharded data on every shard', () => {
     expect(deleteFrom(CLUSTER, RECORDS)).toBe('DELETE FROM spaceview.records_local ON CLUSTER main')
     expect(deleteFrom(CLUSTER, SPACE_ACL)).toBe('DELETE FROM spaceview.space_acl_local ON CLUSTER main')

@@ -4,5 +4,6 @@
  */
 import type { Migration } from '../migrate.js'
 import { migration as initial } from './0001_initial.js'
+import { migration as compactRecords } from './0002_compact_records.js'
 
-export const MIGRATIONS: readonly Migration[] = [initial]
+export const MIGRATIONS: readonly Migration[] = [initial, compactRecords]
