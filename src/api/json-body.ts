@@ -24,15 +24,14 @@ export function once<T extends object>(value: T): T {
   return value
 }
 
+function plain(value: unknown): string {
+  return JSON.stringify(lexToJson(value as LexValue))
+}
+
 function render(value: unknown): string {
-  if (value === null || typeof value !== 'object' || !reusable.has(value)) {
-    return JSON.stringify(lexToJson(value as LexValue))
-  }
+  if (value === null || typeof value !== 'object' || !reusable.has(value)) return plain(value)
   let text = texts.get(value)
-  if (text === undefined) {
-    text = JSON.stringify(lexToJson(value as LexValue))
-    texts.set(value, text)
-  }
+  if (text === undefined) texts.set(value, (text = plain(value)))
   return text
 }
 

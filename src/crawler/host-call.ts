@@ -81,7 +81,7 @@ export async function acquireWaitingOutRate(limiter: HostLimiter, host: string):
 
 /** A granted lease and the local gate slot held with it; the holder gives both back. */
 export interface HostLease {
-  lease: { ok: true; leaseId: string }
+  leaseId: string
   local: GateRelease
 }
 
@@ -106,7 +106,7 @@ export async function takeHostLease(gate: HostGate, limiter: HostLimiter, host: 
     local()
     throw new HostBusyError(host, lease.retryInMs, lease.reason)
   }
-  return { lease, local }
+  return { leaseId: lease.leaseId, local }
 }
 
 export function hostKey(url: string): string {
@@ -129,10 +129,10 @@ export async function withHost<T>(
     throw err
   }
   waited({ outcome: 'leased' })
-  const { lease, local } = held
+  const { leaseId, local } = held
   // Keep the (short) lease alive while the work runs; if this process dies, the slot frees itself soon.
   const keepAlive = setInterval(
-    () => void ctx.limiter.renew(host, lease.leaseId).catch(() => undefined),
+    () => void ctx.limiter.renew(host, leaseId).catch(() => undefined),
     ctx.limiter.renewEveryMs,
   )
   keepAlive.unref()
@@ -168,6 +168,6 @@ export async function withHost<T>(
   } finally {
     clearInterval(keepAlive)
     // A success resets the host's circuit breaker in the same round trip.
-    await ctx.limiter.release(host, lease.leaseId, succeeded).finally(local)
+    await ctx.limiter.release(host, leaseId, succeeded).finally(local)
   }
 }

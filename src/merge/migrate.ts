@@ -2,10 +2,10 @@
  * Versioned schema migrations, applied at start-up.
  *
  * A migration is a file in ./migrations exporting table specs to create and settings to change on existing
- * tables; schema.ts renders them for one node or a cluster. Applied versions are recorded in `schema_migrations`. Every statement is idempotent (IF NOT
- * EXISTS) and the version is recorded only after all its statements ran, so a start-up that dies halfway
- * simply re-runs the unfinished migration next time. Several processes may migrate at once for the same
- * reason.
+ * tables; schema.ts renders them for one node or a cluster. Applied versions are recorded in
+ * `schema_migrations`. Every statement is idempotent (IF NOT EXISTS, MODIFY SETTING) and the version is
+ * recorded only after all its statements ran, so a start-up that dies halfway simply re-runs the unfinished
+ * migration next time. Several processes may migrate at once for the same reason.
  */
 import type { Logger } from 'pino'
 import type { ClickHouse } from './clickhouse.js'

@@ -149,9 +149,9 @@ describe('slot holders of a rate-bound host', () => {
     const granted: number[] = []
     await Promise.all(
       Array.from({ length: 12 }, async (_, i) => {
-        const { lease, local } = await takeHostLease(gate, limiter, 'turns.example')
+        const { leaseId, local } = await takeHostLease(gate, limiter, 'turns.example')
         granted.push(i)
-        await limiter.release('turns.example', lease.leaseId, true)
+        await limiter.release('turns.example', leaseId, true)
         local()
       }),
     )
