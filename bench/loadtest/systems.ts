@@ -9,7 +9,7 @@
  * engine under test).
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pino from 'pino'
@@ -111,8 +111,7 @@ export async function startSpaceview(
   label: string,
   extraEnv: Record<string, string> = {},
 ): Promise<SpaceviewHandle> {
-  const dataDir = join(env.workDir, `${label}-spaceview`)
-  mkdirSync(dataDir, { recursive: true })
+  const dataDir = freshDir(join(env.workDir, `${label}-spaceview`))
   const port = await freePort()
   const publicUrl = `http://127.0.0.1:${port}`
   const syncer = net.devnet.publishSyncer(publicUrl, `spaceview-${label}`)
@@ -145,6 +144,17 @@ export async function startSpaceview(
   }
 }
 
+/**
+ * A store directory emptied before its system starts. Every scenario measures from an empty store; a store
+ * left in a reused --data-dir by an earlier run would already hold the same seeded records, and the run
+ * would wait for records that never become newly visible.
+ */
+function freshDir(dir: string): string {
+  rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir, { recursive: true })
+  return dir
+}
+
 export interface BaselineHandle {
   child: ChildHandle
   /** Origin of its notifyWrite receiver and plain listRecords. */
@@ -152,8 +162,7 @@ export interface BaselineHandle {
 }
 
 export async function startBaseline(env: RunEnv, net: Network, label: string): Promise<BaselineHandle> {
-  const dataDir = join(env.workDir, `${label}-baseline`)
-  mkdirSync(dataDir, { recursive: true })
+  const dataDir = freshDir(join(env.workDir, `${label}-baseline`))
   await env.redis.flushDb(env.opts.baselineRedisDb)
   const child = await ChildHandle.start(
     'baseline',

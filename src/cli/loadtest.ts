@@ -61,8 +61,9 @@ Limits and output:
   --out <file.json>       JSON result (default .data/loadtest/loadtest.json)
   --html <file.html>      HTML report (default .data/loadtest/loadtest.html)
   --profile               CPU-profile the spaceview process and summarise where its time goes
-  --data-dir <dir>        working directory for stores and profiles (default: a temp dir, removed)
-  --keep-data             keep --data-dir afterwards
+  --data-dir <dir>        working directory for stores and profiles (default: a temp dir, removed); a
+                          given one is kept, and each system's store in it is emptied when it starts
+  --keep-data             keep the default temp dir afterwards
 
 Services:
   --redis-url <url>       use this Redis (default: a private redis-server on a free loopback port)

@@ -1,11 +1,12 @@
 /**
  * Smoke run of the load test end to end: a tiny backfill (devnet, the spaceview process, the baseline
  * process, Redis, embedded ClickHouse) must finish well under a minute, exit 0, end stdout with one line of
- * JSON holding the figures, and write the JSON and HTML files. Uses a private redis-server when one is
+ * JSON holding the figures, and write the JSON and HTML files. Its --data-dir is a reused one: each system's
+ * store in it starts empty. Uses a private redis-server when one is
  * installed, else REDIS_URL (databases 13 and 12).
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { LoadtestReport } from '../../bench/loadtest/report.js'
@@ -18,6 +19,11 @@ const hasRedisServer = spawnSync('sh', ['-c', 'command -v redis-server'], { enco
 it('runs a tiny backfill with its baseline and reports every figure', async () => {
   const out = join(dir, 'result.json')
   const html = join(dir, 'report.html')
+  // A reused --data-dir: what an earlier run left in a system's store must not be there for this one.
+  const work = join(dir, 'work')
+  const stale = join(work, 'backfill-spaceview', 'left-by-an-earlier-run')
+  mkdirSync(join(work, 'backfill-spaceview'), { recursive: true })
+  writeFileSync(stale, 'stale')
   const args = [
     '--import',
     'tsx',
@@ -40,6 +46,8 @@ it('runs a tiny backfill with its baseline and reports every figure', async () =
     out,
     '--html',
     html,
+    '--data-dir',
+    work,
     ...(hasRedisServer ? [] : ['--redis-url', process.env.REDIS_URL ?? 'redis://127.0.0.1:6379']),
   ]
   const started = Date.now()
@@ -73,5 +81,7 @@ it('runs a tiny backfill with its baseline and reports every figure', async () =
   expect(stdout).toContain('== backfill: 2 spaces x 2 writers x 5 records')
   expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(report)
   expect(existsSync(html)).toBe(true)
+  expect(existsSync(join(work, 'backfill-spaceview'))).toBe(true)
+  expect(existsSync(stale)).toBe(false)
   expect(readFileSync(html, 'utf8')).toContain('<svg ')
 }, 90_000)
