@@ -8,7 +8,8 @@
  * Invariants:
  * - Only ES256 over a public P-256 JWK (a `d` member is rejected); the signature is checked with that JWK,
  *   in the JWS form (64-byte r‖s), high-S accepted as JOSE libraries sign it; verified with node:crypto on
- *   a key decoded once per JWK (signature.ts), not WebCrypto's per-call import.
+ *   a key decoded once per JWK (signature.ts), not WebCrypto's per-call import, on libuv's thread pool so
+ *   that a server's event loop is not spent on it.
  * - `htu` is built as `URL.origin + URL.pathname` (query and fragment stripped); the verifier normalises the
  *   request URL the same way and compares the proof's `htu` verbatim, so a proof whose `htu` carries a
  *   query never matches.
@@ -24,7 +25,7 @@ import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 
 import { createHash, KeyObject, randomBytes, sign } from 'node:crypto'
 import { ProtocolError, isProtocolError } from './errors.js'
 import { parseJws, type JsonObject, type ParsedJws } from './jws.js'
-import { p256KeyOfJwk, verifyWithKey } from './signature.js'
+import { p256KeyOfJwk, verifyWithKeyOffThread } from './signature.js'
 import { checkReplay, unixNow, type ReplayCheck } from './token-claims.js'
 
 export const DPOP_TYP = 'dpop+jwt'
@@ -206,17 +207,22 @@ function parseProof(proof: string): { jws: ParsedJws; payload: JsonObject; jwk: 
   return { jws, payload, jwk: toDpopPublicJwk(header['jwk']) }
 }
 
-/** Any valid ECDSA signature, as JOSE libraries accept it (high-S too), in the 64-byte JWS form. */
-function proofSignatureVerifies(jws: ParsedJws, jwk: DpopPublicJwk): boolean {
+/**
+ * Any valid ECDSA signature, as JOSE libraries accept it (high-S too), in the 64-byte JWS form. Checked off
+ * the event loop: a server verifies one fresh proof per request, and this was its largest single cost.
+ */
+async function proofSignatureVerifies(jws: ParsedJws, jwk: DpopPublicJwk): Promise<boolean> {
+  let key
   try {
-    return verifyWithKey(p256KeyOfJwk(jwk.x, jwk.y), jws.signingInput, jws.signature, { allowHighS: true })
+    key = p256KeyOfJwk(jwk.x, jwk.y)
   } catch {
     return false
   }
+  return verifyWithKeyOffThread(key, jws.signingInput, jws.signature, { allowHighS: true })
 }
 
-function checkProofSignature(jws: ParsedJws, jwk: DpopPublicJwk): void {
-  if (!proofSignatureVerifies(jws, jwk)) {
+async function checkProofSignature(jws: ParsedJws, jwk: DpopPublicJwk): Promise<void> {
+  if (!(await proofSignatureVerifies(jws, jwk))) {
     throw new ProtocolError('bad_dpop_proof', 'DPoP proof signature does not verify under its own "jwk"')
   }
 }
@@ -270,7 +276,7 @@ export async function verifyDpopProof(
   opts: VerifyDpopProofOptions,
 ): Promise<VerifiedDpopProof> {
   const { jws, payload, jwk } = parseProof(proof)
-  checkProofSignature(jws, jwk)
+  await checkProofSignature(jws, jwk)
   const jti = proofClaim(payload, 'jti')
   const htm = proofClaim(payload, 'htm')
   const htu = proofClaim(payload, 'htu')

@@ -1,6 +1,6 @@
 /**
  * Our verifier (src/protocol/signature.ts), with each of its backends (libsecp256k1 and OpenSSL for
- * secp256k1, OpenSSL for P-256), must accept exactly what @atproto/crypto's verifySignature accepts for
+ * secp256k1, OpenSSL for P-256) and in its off-thread form, must accept exactly what @atproto/crypto's verifySignature accepts for
  * compact signatures: checked as properties over random keys and messages (valid, tampered, wrong key,
  * high-S twin, out-of-range r/s), plus the shapes only ours sees (other lengths, DER) and the did:key
  * decoding rules.
@@ -12,6 +12,7 @@ import {
   signingKeyOf,
   verifyDidKeySignature,
   verifyWithKey,
+  verifyWithKeyOffThread,
   type SignatureBackend,
 } from '../../src/protocol/signature.js'
 import { loadVector } from '../vectors.js'
@@ -52,6 +53,8 @@ async function agrees(didKey: string, data: Uint8Array, sig: Uint8Array): Promis
     expect(verifyWithKey(key, data, sig, {}, backend)).toBe(strict)
     expect(verifyWithKey(key, data, sig, { allowHighS: true }, backend)).toBe(lenient)
   }
+  expect(await verifyWithKeyOffThread(key, data, sig)).toBe(strict)
+  expect(await verifyWithKeyOffThread(key, data, sig, { allowHighS: true })).toBe(lenient)
   return strict
 }
 
@@ -114,6 +117,7 @@ describe.each(['secp256k1', 'p256'] as const)('%s: agrees with @atproto/crypto',
     for (const bad of [new Uint8Array(0), sig.subarray(0, 63), new Uint8Array([...sig, 0]), der(sig)]) {
       expect(verifyDidKeySignature(kp.did(), data, bad)).toBe(false)
       expect(verifyDidKeySignature(kp.did(), data, bad, { allowHighS: true })).toBe(false)
+      expect(await verifyWithKeyOffThread(signingKeyOf(kp.did()), data, bad, { allowHighS: true })).toBe(false)
     }
   })
 })
