@@ -117,7 +117,9 @@ describe.each(['secp256k1', 'p256'] as const)('%s: agrees with @atproto/crypto',
     for (const bad of [new Uint8Array(0), sig.subarray(0, 63), new Uint8Array([...sig, 0]), der(sig)]) {
       expect(verifyDidKeySignature(kp.did(), data, bad)).toBe(false)
       expect(verifyDidKeySignature(kp.did(), data, bad, { allowHighS: true })).toBe(false)
-      expect(await verifyWithKeyOffThread(signingKeyOf(kp.did()), data, bad, { allowHighS: true })).toBe(false)
+      expect(await verifyWithKeyOffThread(signingKeyOf(kp.did()), data, bad, { allowHighS: true })).toBe(
+        false,
+      )
     }
   })
 })
