@@ -51,6 +51,8 @@ export interface Config {
   firehoseUrls: string[]
   /** Where worker processes reach the store owner when the store is embedded (default: the API). */
   storeUrl: string
+  /** V8's heap growth past the live heap after a full collection, in percent; 0: V8 decides (workers/heap-growth.ts). */
+  heapGrowingPercent: number
   logLevel: string
 }
 
@@ -118,6 +120,7 @@ export function loadConfig(env: Env = process.env): Config {
       .map((u) => u.trim())
       .filter(Boolean),
     storeUrl: env.SPACEVIEW_STORE_URL ?? `http://127.0.0.1:${apiPort}`,
+    heapGrowingPercent: int(env, 'SPACEVIEW_HEAP_GROWING_PERCENT', 50, 0),
     logLevel: env.LOG_LEVEL ?? 'info',
   }
 }

@@ -38,6 +38,7 @@ import { putDelegationMethod } from '../src/api/methods/put-delegation.js'
 import { oauthCallbackHandler, startOAuthLoginMethod } from '../src/api/methods/start-oauth-login.js'
 import { OAUTH_CALLBACK_PATH } from '../src/crawler/oauth-sessions.js'
 import { acceptHandedDelegation } from '../src/crawler/handed-delegation.js'
+import { applyHeapGrowth } from './heap-growth.js'
 
 export interface ServiceOptions {
   api: boolean
@@ -71,6 +72,7 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array
 }
 
 export async function startService(config: Config, opts: ServiceOptions): Promise<Service> {
+  applyHeapGrowth(config.heapGrowingPercent)
   const logger = opts.logger ?? pino({ level: config.logLevel })
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null })
   const ownsStore = opts.api || config.clickhouseUrl !== ''
