@@ -33,6 +33,8 @@ it('defaults to 50 and refuses what is not a non-negative integer', () => {
   expect(loadConfig({}).heapGrowingPercent).toBe(50)
   expect(loadConfig({ SPACEVIEW_HEAP_GROWING_PERCENT: '0' }).heapGrowingPercent).toBe(0)
   expect(() => loadConfig({ SPACEVIEW_HEAP_GROWING_PERCENT: '-1' })).toThrow(/SPACEVIEW_HEAP_GROWING_PERCENT/)
-  expect(() => loadConfig({ SPACEVIEW_HEAP_GROWING_PERCENT: '1.5' })).toThrow(/SPACEVIEW_HEAP_GROWING_PERCENT/)
+  expect(() => loadConfig({ SPACEVIEW_HEAP_GROWING_PERCENT: '1.5' })).toThrow(
+    /SPACEVIEW_HEAP_GROWING_PERCENT/,
+  )
   expect(() => applyHeapGrowth(-5)).toThrow(/non-negative integer/)
 })
