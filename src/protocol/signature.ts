@@ -225,6 +225,12 @@ function libsecp256k1Verify(
   }
 }
 
+/** The checks before any curve arithmetic: the 64-byte compact form, and low-S unless high-S is allowed. */
+function inAcceptedForm(key: SigningKey, sig: Uint8Array, allowHighS: boolean): boolean {
+  if (!(sig instanceof Uint8Array) || sig.length !== COMPACT_SIGNATURE_LENGTH) return false
+  return allowHighS || !isHighS(sig, CURVES[key.alg].halfOrder)
+}
+
 /**
  * ECDSA-SHA256 of `data` under an already decoded key, 64-byte compact, low-S unless allowed. `backend`
  * picks the library for secp256k1 (tests compare the two); the default is the fastest that loaded.
@@ -236,9 +242,8 @@ export function verifyWithKey(
   opts: VerifyOptions = {},
   backend: SignatureBackend = SECP256K1_BACKEND,
 ): boolean {
-  if (!(sig instanceof Uint8Array) || sig.length !== COMPACT_SIGNATURE_LENGTH) return false
   const allowHighS = opts.allowHighS === true
-  if (!allowHighS && isHighS(sig, CURVES[key.alg].halfOrder)) return false
+  if (!inAcceptedForm(key, sig, allowHighS)) return false
   if (key.alg === 'ES256K' && backend === 'libsecp256k1') {
     if (!libsecp256k1) throw new Error('libsecp256k1 is not available in this process')
     return libsecp256k1Verify(libsecp256k1, key, data, sig, allowHighS)
@@ -258,10 +263,10 @@ export function verifyWithKeyOffThread(
   sig: Uint8Array,
   opts: VerifyOptions = {},
 ): Promise<boolean> {
-  if (!(sig instanceof Uint8Array) || sig.length !== COMPACT_SIGNATURE_LENGTH) return Promise.resolve(false)
-  if (opts.allowHighS !== true && isHighS(sig, CURVES[key.alg].halfOrder)) return Promise.resolve(false)
+  const allowHighS = opts.allowHighS === true
+  if (!inAcceptedForm(key, sig, allowHighS)) return Promise.resolve(false)
   if (key.alg === 'ES256K' && libsecp256k1) {
-    return Promise.resolve(libsecp256k1Verify(libsecp256k1, key, data, sig, opts.allowHighS === true))
+    return Promise.resolve(libsecp256k1Verify(libsecp256k1, key, data, sig, allowHighS))
   }
   return new Promise((resolve) => {
     // An error, thrown or passed, is a signature OpenSSL cannot use: not a valid one.
