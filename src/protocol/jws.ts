@@ -14,7 +14,7 @@
 import type { Signer } from '@atproto/crypto'
 import { ProtocolError } from './errors.js'
 import { isAtprotoJwtAlg, type AtprotoJwtAlg } from './did-key.js'
-import { signingKeyOf, verifyWithKey } from './signature.js'
+import { signingKeyOf, verifyWithKeyOffThread } from './signature.js'
 
 /** Upper bound on an encoded token; every token this protocol uses is well under 2 KiB. */
 export const MAX_JWS_LENGTH = 8 * 1024
@@ -110,7 +110,8 @@ export function atprotoAlgOf(jws: ParsedJws): AtprotoJwtAlg {
 }
 
 /**
- * Checks the signature of `jws` under `didKey`. Returns false for a well-formed signature that does not
+ * Checks the signature of `jws` under `didKey`, off the event loop for P-256 as DPoP proofs are (service
+ * auth arrives with every request an app makes with it). Returns false for a well-formed signature that does not
  * verify; throws for an alg/key-type mismatch (`bad_token_alg`), a bad did:key (`invalid_did_key`), or a
  * signature that is not 64-byte r‖s (`bad_token_signature`).
  */
@@ -130,7 +131,7 @@ export async function verifyJwsSignature(
       `token signature is ${jws.signature.length} bytes; expected ${JWS_SIGNATURE_LENGTH}-byte r||s (DER is not accepted)`,
     )
   }
-  return verifyWithKey(key, jws.signingInput, jws.signature, { allowHighS: policy === 'lenient' })
+  return verifyWithKeyOffThread(key, jws.signingInput, jws.signature, { allowHighS: policy === 'lenient' })
 }
 
 function jsonToBase64Url(value: JsonObject): string {
